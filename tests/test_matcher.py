@@ -97,7 +97,11 @@ def test_arrow_input_equals_python_input_with_nulls_and_slices():
     texts = ["a red car", None, "blue car.", "", "nothing"]
     matcher = Matcher(entries)
     expected = [reference_match(t, entries) for t in texts]
-    for array in (pa.array(texts), pa.array(texts, pa.large_string()), pa.array(texts).cast(pa.binary())):
+    for array in (
+        pa.array(texts),
+        pa.array(texts, pa.large_string()),
+        pa.array(texts).cast(pa.binary()),
+    ):
         assert matcher.match_arrow(array).to_lists() == expected
     sliced = pa.array(["zzz", *texts])[1:]
     assert matcher.match_arrow(sliced).to_lists() == expected
@@ -112,7 +116,14 @@ def test_to_arrow_roundtrip():
 
 @pytest.mark.parametrize(
     ("entry", "matchable"),
-    [("e.g", False), ("e . g", True), (".", True), ("a\tb", False), ("hello !", True), ("a,b c", False)],
+    [
+        ("e.g", False),
+        ("e . g", True),
+        (".", True),
+        ("a\tb", False),
+        ("hello !", True),
+        ("a,b c", False),
+    ],
 )
 def test_unmatchable_entries_are_reported(entry, matchable):
     assert (unmatchable_reason(entry) is None) is matchable
@@ -125,7 +136,19 @@ def test_unmatchable_entries_are_reported(entry, matchable):
 # Adversarial alphabet: every character class the spec treats specially, near-miss spaces,
 # combining marks, non-BMP and lone surrogates.
 ALPHABET = [" ", " ", " ", "a", "b", "A", ",", ".", ";", ":", "?", "!", "`", "\t", "\n", "\r"]
-ALPHABET += ["\u00a0", "\u3000", "\u00e9", "e", "\u0301", "1", "2", "-", "'", "\U0001f600", "\ud800"]
+ALPHABET += [
+    "\u00a0",
+    "\u3000",
+    "\u00e9",
+    "e",
+    "\u0301",
+    "1",
+    "2",
+    "-",
+    "'",
+    "\U0001f600",
+    "\ud800",
+]
 texts_st = st.text(alphabet=st.sampled_from(ALPHABET), max_size=40)
 short_st = st.text(alphabet=st.sampled_from(ALPHABET), min_size=0, max_size=6)
 

@@ -203,7 +203,14 @@ def match_batch(data, offsets, valid, keys, ids, ext, e_data, e_off, byte_class)
                                 e != NO_ENTRY
                                 and last_seen[e] != t
                                 and _verify(
-                                    data, p_start, p_end, first, last, e_data, e_off[e], e_off[e + 1]
+                                    data,
+                                    p_start,
+                                    p_end,
+                                    first,
+                                    last,
+                                    e_data,
+                                    e_off[e],
+                                    e_off[e + 1],
                                 )
                             ):
                                 last_seen[e] = t

@@ -46,10 +46,16 @@ def _string_buffers(array: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
     if not (pa.types.is_large_string(array.type) or pa.types.is_large_binary(array.type)):
-        array = array.cast(pa.large_binary() if pa.types.is_binary(array.type) else pa.large_string())
+        array = array.cast(
+            pa.large_binary() if pa.types.is_binary(array.type) else pa.large_string()
+        )
     _, offsets_buf, data_buf = array.buffers()
-    offsets = np.frombuffer(offsets_buf, dtype=np.int64)[array.offset : array.offset + len(array) + 1]
-    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
+    offsets = np.frombuffer(offsets_buf, dtype=np.int64)[
+        array.offset : array.offset + len(array) + 1
+    ]
+    data = (
+        np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
+    )
     valid = (
         np.ones(len(array), dtype=np.bool_)
         if array.null_count == 0
