@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from metacurate.columns import string_buffers
 from metacurate.match import _kernel
 from metacurate.match.spacing import unmatchable_reason
 
@@ -41,29 +42,6 @@ def _utf8(text: str) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
-def _string_buffers(array: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(data, offsets, valid) views of a string column, copying only when the layout needs it."""
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
-    if not (pa.types.is_large_string(array.type) or pa.types.is_large_binary(array.type)):
-        array = array.cast(
-            pa.large_binary() if pa.types.is_binary(array.type) else pa.large_string()
-        )
-    _, offsets_buf, data_buf = array.buffers()
-    offsets = np.frombuffer(offsets_buf, dtype=np.int64)[
-        array.offset : array.offset + len(array) + 1
-    ]
-    data = (
-        np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
-    )
-    valid = (
-        np.ones(len(array), dtype=np.bool_)
-        if array.null_count == 0
-        else array.is_valid().to_numpy(zero_copy_only=False)
-    )
-    return data, offsets, valid
-
-
 class Matcher:
     """Matches texts against a metadata list with MetaCLIP's exact semantics.
 
@@ -93,7 +71,7 @@ class Matcher:
 
     def match_arrow(self, array: pa.Array | pa.ChunkedArray) -> Matches:
         """Match an Arrow string/binary column; nulls match nothing."""
-        data, offsets, valid = _string_buffers(array)
+        data, offsets, valid = string_buffers(array)
         return self._match(data, offsets, valid)
 
     def match_texts(self, texts: Sequence[str | None]) -> Matches:

@@ -1,0 +1,1 @@
+"""Stage 3: per-entry balancing (SPEC section 1)."""

@@ -1,0 +1,245 @@
+"""Command line: ``metacurate demo | curate | match | balance | explain``."""
+
+import re
+import shlex
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.table import Table
+
+from metacurate.balance.sampling import entry_probabilities
+from metacurate.errors import InputError, OutputConflict
+from metacurate.match.matcher import Matcher
+from metacurate.match.spacing import spaced
+from metacurate.metadata import load_metadata
+from metacurate.pipeline.balance import resolve_t, run_balance
+from metacurate.pipeline.match import COUNTS, METADATA, run_match
+from metacurate.progress import console
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="MetaCLIP curation: exact metadata sub-string matching, entry counts and balancing.",
+)
+
+# The bundled pool has ~30k pairs; t = 100 caps its head entries hard enough to show balancing
+# (see docs/sample-pool.md for the measured effect).
+DEMO_T = 100
+PAPER_T = 20_000
+
+Out = Annotated[Path, typer.Option("--out", "-o", help="Output folder.")]
+MetadataOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="JSON list of strings (MetaCLIP format) or one entry per line; default: built-in."
+    ),
+]
+TextColumn = Annotated[str, typer.Option("--text-column", help="Column holding the text.")]
+Workers = Annotated[int, typer.Option(min=1, help="Worker processes.")]
+Overwrite = Annotated[bool, typer.Option(help="Replace a different earlier run in --out.")]
+TOpt = Annotated[int | None, typer.Option("--t", min=1, help="Balancing threshold t.")]
+TailOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--tail-fraction",
+        min=0.0,
+        max=1.0,
+        help="Instead of --t: the share of all matches held by entries below t.",
+    ),
+]
+Seed = Annotated[int, typer.Option(min=0, help="Seed of the balancing draws.")]
+Inputs = Annotated[list[str], typer.Argument(help="Parquet, JSON Lines (.gz) or CSV/TSV files.")]
+
+
+def _command() -> str:
+    return shlex.join(["metacurate", *sys.argv[1:]])
+
+
+def _fail(err: Exception) -> None:
+    console.print(f"[bold red]error:[/] {err}", highlight=False)
+    raise typer.Exit(2)
+
+
+def _print_match(summary: dict) -> None:
+    table = Table(title="match", show_header=False, title_justify="left")
+    read = summary["rows_read"]
+    table.add_row(
+        "inputs",
+        f"{len(summary['inputs'])} files, {summary['shards']} shards "
+        f"({summary['shards_resumed']} resumed)",
+    )
+    table.add_row(
+        "metadata",
+        f"{summary['metadata']['origin']}: {summary['metadata']['entries']:,} "
+        f"entries ({summary['unmatchable_entries']:,} can never match)",
+    )
+    table.add_row("rows read", f"{read:,}")
+    share = f" ({summary['rows_matched'] / read:.1%})" if read else ""
+    table.add_row("rows matched", f"{summary['rows_matched']:,}{share}")
+    table.add_row("empty or null text", f"{summary['rows_empty_text']:,}")
+    for reason, n in summary["rejected"].items():
+        table.add_row(f"rejected: {reason}", f"{n:,}")
+    for example in summary["reject_examples"][:5]:
+        table.add_row("", f"[dim]{example}[/]")
+    table.add_row(
+        "matches", f"{summary['matches_total']:,} over {summary['entries_matched']:,} entries"
+    )
+    console.print(table)
+
+
+def _print_balance(card: dict) -> None:
+    bal = card["balancing"]
+    table = Table(title="balance", show_header=False, title_justify="left")
+    table.add_row(
+        "t",
+        f"{bal['t']:,} (tail fraction {bal['tail_fraction']:.1%}, "
+        f"{bal['head_entries']:,} head entries)",
+    )
+    table.add_row("seed", str(bal["seed"]))
+    matched = card["matching"]["rows_matched"]
+    share = f" ({bal['rows_kept'] / matched:.1%} of matched)" if matched else ""
+    table.add_row(
+        "rows kept",
+        f"{bal['rows_kept']:,}{share}; expected "
+        f"{bal['expected_rows_kept']:,.0f} ± {bal['expected_rows_kept_std']:,.0f}",
+    )
+    table.add_row("output", card["outputs"]["folder"])
+    for kind, path in card["outputs"]["datacard"].items():
+        table.add_row(kind, path)
+    console.print(table)
+
+
+@app.command()
+def match(
+    inputs: Inputs,
+    out: Out,
+    metadata: MetadataOpt = None,
+    text_column: TextColumn = "text",
+    workers: Workers = 1,
+    overwrite: Overwrite = False,
+) -> None:
+    """Stages 1+2: match texts against the metadata and count matches per entry."""
+    try:
+        summary = run_match(inputs, out, load_metadata(metadata), text_column, workers, overwrite)
+    except (InputError, OutputConflict) as err:
+        _fail(err)
+    _print_match(summary)
+
+
+@app.command()
+def balance(
+    out: Annotated[Path, typer.Argument(help="Folder of an earlier `match` run.")],
+    t: TOpt = None,
+    tail_fraction: TailOpt = None,
+    seed: Seed = 0,
+    workers: Workers = 1,
+    overwrite: Overwrite = False,
+) -> None:
+    """Stage 3: keep each pair with probability 1 - prod(1 - min(1, t / count_e))."""
+    try:
+        card = run_balance(out, t, tail_fraction, seed, workers, overwrite, _command())
+    except (InputError, OutputConflict) as err:
+        _fail(err)
+    _print_balance(card)
+
+
+def _curate(inputs, out, metadata, text_column, t, tail_fraction, seed, workers, overwrite) -> None:
+    try:
+        summary = run_match(inputs, out, load_metadata(metadata), text_column, workers, overwrite)
+        _print_match(summary)
+        card = run_balance(out, t, tail_fraction, seed, workers, overwrite, _command())
+    except (InputError, OutputConflict) as err:
+        _fail(err)
+    _print_balance(card)
+
+
+@app.command()
+def curate(
+    inputs: Inputs,
+    out: Out,
+    metadata: MetadataOpt = None,
+    text_column: TextColumn = "text",
+    t: TOpt = None,
+    tail_fraction: TailOpt = None,
+    seed: Seed = 0,
+    workers: Workers = 1,
+    overwrite: Overwrite = False,
+) -> None:
+    """match then balance, in one command (default t: 20,000, the paper's for a 1.6B pool)."""
+    if t is None and tail_fraction is None:
+        t = PAPER_T
+    _curate(inputs, out, metadata, text_column, t, tail_fraction, seed, workers, overwrite)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Argument(help="Output folder.")] = Path("out"),
+    t: Annotated[int, typer.Option("--t", min=1, help="Balancing threshold.")] = DEMO_T,
+    workers: Workers = 1,
+    overwrite: Overwrite = False,
+) -> None:
+    """Curate the bundled sample pool with the built-in metadata."""
+    with resources.as_file(resources.files("metacurate") / "data" / "sample_pool.parquet") as pool:
+        _curate([str(pool)], out, None, "text", t, None, 0, workers, overwrite)
+
+
+def _latest_t(out: Path) -> int | None:
+    runs = sorted(out.glob("curated-t*-seed*"), key=lambda p: p.stat().st_mtime)
+    found = re.match(r"curated-t(\d+)-seed\d+$", runs[-1].name) if runs else None
+    return int(found.group(1)) if found else None
+
+
+@app.command()
+def explain(
+    text: Annotated[str, typer.Argument(help="The text to match.")],
+    counts: Annotated[
+        Path | None, typer.Option("--counts", help="Folder of a `match` run: show counts and p_e.")
+    ] = None,
+    metadata: MetadataOpt = None,
+    t: Annotated[
+        int | None,
+        typer.Option(
+            "--t",
+            min=1,
+            help="Threshold for p_e (default: the latest balance run in --counts, else 20,000).",
+        ),
+    ] = None,
+) -> None:
+    """Show the prepared text and every entry it matches (with counts and keep probability)."""
+    try:
+        meta = load_metadata(counts / METADATA if counts else metadata)
+        entry_counts = np.load(counts / COUNTS) if counts else None
+    except (InputError, OSError) as err:
+        _fail(err)
+    ids = Matcher(meta.entries).match_texts([text]).of(0)
+    console.print(f"prepared text: {spaced(text)!r}", highlight=False)
+    table = Table(
+        "id", "entry", "source", title=f"{len(ids)} matched entries", title_justify="left"
+    )
+    if entry_counts is None:
+        for i in ids:
+            table.add_row(str(i), repr(meta.entries[i]), meta.source_of(i) or "")
+        console.print(table)
+        return
+    t = t or _latest_t(counts) or PAPER_T
+    t, tail = resolve_t(entry_counts, t, None)
+    p = entry_probabilities(entry_counts, t)
+    table.add_column("count", justify="right")
+    table.add_column("p_e", justify="right")
+    for i in ids:
+        table.add_row(
+            str(i),
+            repr(meta.entries[i]),
+            meta.source_of(i) or "",
+            f"{int(entry_counts[i]):,}",
+            f"{p[i]:.4f}",
+        )
+    console.print(table)
+    keep = 1.0 - float(np.prod(1.0 - p[ids])) if ids else 0.0
+    console.print(
+        f"t = {t:,} (tail fraction {tail:.1%}); keep probability 1 - prod(1 - p_e) = {keep:.4f}"
+    )

@@ -1,0 +1,115 @@
+"""Metadata lists: loading MetaCLIP's JSON format or one entry per line, and the built-in default."""
+
+import gzip
+import hashlib
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from metacurate.errors import InputError
+from metacurate.match.spacing import unmatchable_reason
+
+DEFAULT_NAME = "built-in default"
+
+
+@dataclass(frozen=True)
+class Source:
+    """A contiguous id range of the metadata that came from one source."""
+
+    name: str
+    start: int
+    stop: int
+    license: str = ""
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Metadata:
+    entries: list[str]
+    origin: str
+    sources: list[Source] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    @property
+    def sha256(self) -> str:
+        return entries_sha256(self.entries)
+
+    def source_of(self, entry_id: int) -> str | None:
+        for source in self.sources:
+            if source.start <= entry_id < source.stop:
+                return source.name
+        return None
+
+    def unmatchable(self) -> dict[int, str]:
+        """Entries that can never match any text, with the reason (SPEC section 2)."""
+        reasons = ((i, unmatchable_reason(e)) for i, e in enumerate(self.entries))
+        return {i: r for i, r in reasons if r is not None}
+
+    def to_json(self) -> dict:
+        """The self-contained form written next to stage outputs (``metadata.json``)."""
+        return {
+            "origin": self.origin,
+            "sources": [vars(s) for s in self.sources],
+            "entries": self.entries,
+        }
+
+
+def entries_sha256(entries: list[str]) -> str:
+    text = json.dumps(entries, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _sources_from(raw: list[dict]) -> list[Source]:
+    keys = ("name", "start", "stop", "license", "description")
+    return [Source(**{k: s[k] for k in keys if k in s}) for s in raw]
+
+
+def default_metadata() -> Metadata:
+    data = resources.files("metacurate") / "data"
+    with (data / "default_metadata.json.gz").open("rb") as f:
+        entries = json.loads(gzip.decompress(f.read()).decode("utf-8"))
+    sidecar = json.loads((data / "default_metadata.sources.json").read_text("utf-8"))
+    return Metadata(
+        entries, f"{DEFAULT_NAME} ({sidecar['name']})", _sources_from(sidecar["sources"])
+    )
+
+
+def _parse_entries(path: Path, text: str) -> tuple[list[str], list[Source]]:
+    stripped = text.lstrip()
+    if stripped.startswith("[") or stripped.startswith("{"):
+        try:
+            loaded = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise InputError(f"{path}: not valid JSON metadata ({err})") from None
+        if isinstance(loaded, dict) and "entries" in loaded:  # our own metadata.json
+            return loaded["entries"], _sources_from(loaded.get("sources", []))
+        if isinstance(loaded, list) and all(isinstance(e, str) for e in loaded):
+            return loaded, []
+        raise InputError(f"{path}: JSON metadata must be a list of strings")
+    # One entry per line; only the line break (LF or CRLF) is removed, so entries keep their
+    # inner and outer spaces, which matter for matching.
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line.removesuffix("\r") for line in lines], []
+
+
+def load_metadata(path: str | Path | None) -> Metadata:
+    """Load ``path`` (JSON list of strings, our metadata.json, or one entry per line; .gz ok)."""
+    if path is None:
+        return default_metadata()
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+        if path.suffix == ".gz":
+            raw = gzip.decompress(raw)
+        text = raw.decode("utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{path}: metadata file not found") from None
+    except (OSError, EOFError, UnicodeDecodeError) as err:
+        raise InputError(f"{path}: cannot read metadata ({err})") from None
+    entries, sources = _parse_entries(path, text)
+    return Metadata(entries, str(path), sources)

@@ -1,0 +1,201 @@
+"""The ``balance`` stage: matched parts + entry counts -> ``curated-t{T}-seed{S}/`` and a data card."""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from metacurate import __version__
+from metacurate.balance.sampling import entry_probabilities, keep_decisions, pair_keys
+from metacurate.counting import ENTRY_IDS, t_for_tail_fraction, tail_fraction
+from metacurate.datacard import write_datacard
+from metacurate.engine.local import run_tasks
+from metacurate.errors import InputError
+from metacurate.metadata import load_metadata
+from metacurate.pipeline import rundir
+from metacurate.pipeline.match import COUNTS, MATCHED, METADATA, SUMMARY, PartCounter
+from metacurate.progress import stage_progress
+from metacurate.writers.atomic import write_json, write_parquet
+
+KEEP_PROB = "keep_prob"
+MANIFEST = "balance_run.json"
+TOP_ENTRIES = 20
+
+
+@dataclass(frozen=True)
+class PartBalancer:
+    """Picklable per-part worker: draw, keep and write one matched part."""
+
+    p: np.ndarray
+    seed: int
+    text_column: str
+    out_dir: Path
+
+    def __call__(self, part: Path) -> dict:
+        table = pq.read_table(part)
+        keep, prob = keep_decisions(
+            pair_keys(table, self.text_column), table[ENTRY_IDS], self.p, self.seed
+        )
+        if KEEP_PROB in table.column_names:  # balancing a balanced set again
+            table = table.drop_columns([KEEP_PROB])
+        kept = table.append_column(KEEP_PROB, pa.array(prob)).filter(keep)
+        write_parquet(self.out_dir / part.name, kept)
+        stats = {
+            "part": part.name,
+            "rows_in": len(table),
+            "rows_kept": len(kept),
+            "expected_rows_kept": float(prob.sum()),
+            "variance_rows_kept": float((prob * (1.0 - prob)).sum()),
+        }
+        write_json(self.out_dir / f"{part.stem}.json", stats)
+        return stats
+
+
+def resolve_t(counts: np.ndarray, t: int | None, tail: float | None) -> tuple[int, float]:
+    """(t, tail fraction) from whichever of the two the user gave."""
+    if (t is None) == (tail is None):
+        raise InputError("give exactly one of --t and --tail-fraction")
+    if t is None:
+        t = t_for_tail_fraction(counts, tail)
+    if t < 1:
+        raise InputError(f"--t must be at least 1, got {t}")
+    return t, tail_fraction(counts, t)
+
+
+def _load_match(out_dir: Path) -> tuple[dict, np.ndarray]:
+    summary_path = out_dir / SUMMARY
+    if not summary_path.exists():
+        raise InputError(
+            f"{out_dir}: no completed match stage ({SUMMARY} missing); run `metacurate match` first"
+        )
+    return json.loads(summary_path.read_text("utf-8")), np.load(out_dir / COUNTS)
+
+
+def run_balance(
+    out_dir: Path,
+    t: int | None = None,
+    tail: float | None = None,
+    seed: int = 0,
+    workers: int = 1,
+    overwrite: bool = False,
+    command: str = "",
+) -> dict:
+    match_summary, counts = _load_match(out_dir)
+    t, tail = resolve_t(counts, t, tail)
+    curated = out_dir / f"curated-t{t}-seed{seed}"
+    parts = [out_dir / MATCHED / name for name in match_summary["parts"]]
+    config = {
+        "metacurate_version": __version__,
+        "t": t,
+        "seed": seed,
+        "entry_counts_sha256": _sha256(out_dir / COUNTS),
+        "parts": match_summary["parts"],
+    }
+    owned = [MANIFEST, "part-*.parquet", "part-*.json", "datacard.*", "cumulative_counts.png"]
+    rundir.prepare(curated, MANIFEST, config, owned, overwrite)
+
+    p = entry_probabilities(counts, t)
+    todo = [part for part in parts if not (curated / f"{part.stem}.json").exists()]
+    worker = PartBalancer(p, seed, match_summary["text_column"], curated)
+    with stage_progress("balance", match_summary["rows_matched"]) as advance:
+        advance(match_summary["rows_matched"] - sum(pq.read_metadata(q).num_rows for q in todo))
+        run_tasks(worker, todo, workers, lambda part, stats: advance(stats["rows_in"]))
+    stats = [json.loads((curated / f"{part.stem}.json").read_text("utf-8")) for part in parts]
+    kept_parts = [curated / part.name for part in parts]
+    with stage_progress("count kept", len(kept_parts), unit="parts") as advance:
+        per_part = run_tasks(PartCounter(len(counts)), kept_parts, workers, lambda *_: advance(1))
+    counts_after = np.sum(per_part, axis=0, dtype=np.uint64) if per_part else np.zeros_like(counts)
+
+    metadata = load_metadata(out_dir / METADATA)
+    card = _card(
+        command, match_summary, metadata, counts, counts_after, p, t, tail, seed, stats, curated
+    )
+    card["outputs"]["datacard"] = {
+        k: str(v) for k, v in write_datacard(curated, card, counts, counts_after, t).items()
+    }
+    return card
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _card(
+    command, match_summary, metadata, counts, counts_after, p, t, tail, seed, stats, curated
+) -> dict:
+    unmatchable = metadata.unmatchable()
+    source_sizes = [
+        {
+            "name": s.name,
+            "entries": s.stop - s.start,
+            "license": s.license,
+            "description": s.description,
+        }
+        for s in metadata.sources
+    ]
+    top = np.argsort(-counts.astype(np.int64), kind="stable")[:TOP_ENTRIES]
+    rows_kept = sum(s["rows_kept"] for s in stats)
+    return {
+        "title": "metacurate data card",
+        "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "metacurate_version": __version__,
+        "command": command,
+        "inputs": {
+            "files": match_summary["inputs"],
+            "text_column": match_summary["text_column"],
+            "rows_read": match_summary["rows_read"],
+        },
+        "metadata": {
+            "origin": metadata.origin,
+            "entries": len(metadata),
+            "sha256": metadata.sha256,
+            "sources": source_sizes,
+            "unmatchable_entries": len(unmatchable),
+            "unmatchable_examples": [metadata.entries[i] for i in list(unmatchable)[:10]],
+        },
+        "matching": {
+            key: match_summary[key]
+            for key in (
+                "rows_read",
+                "rows_matched",
+                "rows_unmatched",
+                "rows_empty_text",
+                "rejected",
+                "matches_total",
+                "entries_matched",
+                "entries_unmatched",
+            )
+        },
+        "balancing": {
+            "t": t,
+            "tail_fraction": tail,
+            "seed": seed,
+            "head_entries": int((counts >= t).sum()),
+            "rows_kept": rows_kept,
+            "expected_rows_kept": sum(s["expected_rows_kept"] for s in stats),
+            "expected_rows_kept_std": float(np.sqrt(sum(s["variance_rows_kept"] for s in stats))),
+            "matches_kept": int(counts_after.sum()),
+        },
+        "top_entries": [
+            {
+                "id": int(i),
+                "entry": metadata.entries[i],
+                "count": int(counts[i]),
+                "kept": int(counts_after[i]),
+                "p": float(p[i]),
+                "source": metadata.source_of(int(i)),
+            }
+            for i in top
+            if counts[i] > 0
+        ],
+        "outputs": {
+            "folder": str(curated),
+            "parquet": [s["part"] for s in stats],
+            "rows": rows_kept,
+        },
+    }

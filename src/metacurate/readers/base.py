@@ -1,0 +1,39 @@
+"""What every reader shares: the unit of work (a shard) and the ledger of rejected records."""
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+BATCH_ROWS = 65_536
+MAX_EXAMPLES = 5
+
+
+@dataclass(frozen=True)
+class Shard:
+    """A slice of one input file that a worker reads, matches and writes as one output part."""
+
+    index: int
+    path: str
+    format: str
+    row_groups: tuple[int, ...] | None = None  # Parquet only: None means the whole file
+    rows: int | None = None  # known up front for Parquet, else None
+
+    @property
+    def name(self) -> str:
+        return f"part-{self.index:05d}"
+
+
+@dataclass
+class Rejects:
+    """Rows a reader could not turn into records, counted by reason with a few located examples."""
+
+    by_reason: Counter = field(default_factory=Counter)
+    examples: list[str] = field(default_factory=list)
+
+    def add(self, reason: str, where: str, detail: str = "") -> None:
+        self.by_reason[reason] += 1
+        if len(self.examples) < MAX_EXAMPLES:
+            self.examples.append(f"{where}: {reason}{f' ({detail})' if detail else ''}")
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_reason.values())
