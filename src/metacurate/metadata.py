@@ -77,7 +77,7 @@ def default_metadata() -> Metadata:
     )
 
 
-def _parse_entries(path: Path, text: str) -> tuple[list[str], list[Source]]:
+def _parse(path: Path, text: str) -> Metadata:
     stripped = text.lstrip()
     if stripped.startswith("[") or stripped.startswith("{"):
         try:
@@ -85,16 +85,17 @@ def _parse_entries(path: Path, text: str) -> tuple[list[str], list[Source]]:
         except json.JSONDecodeError as err:
             raise InputError(f"{path}: not valid JSON metadata ({err})") from None
         if isinstance(loaded, dict) and "entries" in loaded:  # our own metadata.json
-            return loaded["entries"], _sources_from(loaded.get("sources", []))
+            origin = loaded.get("origin", str(path))
+            return Metadata(loaded["entries"], origin, _sources_from(loaded.get("sources", [])))
         if isinstance(loaded, list) and all(isinstance(e, str) for e in loaded):
-            return loaded, []
+            return Metadata(loaded, str(path))
         raise InputError(f"{path}: JSON metadata must be a list of strings")
     # One entry per line; only the line break (LF or CRLF) is removed, so entries keep their
     # inner and outer spaces, which matter for matching.
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
-    return [line.removesuffix("\r") for line in lines], []
+    return Metadata([line.removesuffix("\r") for line in lines], str(path))
 
 
 def load_metadata(path: str | Path | None) -> Metadata:
@@ -111,5 +112,4 @@ def load_metadata(path: str | Path | None) -> Metadata:
         raise InputError(f"{path}: metadata file not found") from None
     except (OSError, EOFError, UnicodeDecodeError) as err:
         raise InputError(f"{path}: cannot read metadata ({err})") from None
-    entries, sources = _parse_entries(path, text)
-    return Metadata(entries, str(path), sources)
+    return _parse(path, text)

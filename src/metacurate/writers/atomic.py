@@ -43,5 +43,5 @@ def write_parquet(path: Path, table: pa.Table) -> None:
 
 def remove_stale_temporaries(folder: Path) -> None:
     """Temporaries left by a killed run: never complete, safe to delete before resuming."""
-    for tmp in Path(folder).glob(f".*{TMP_MARK}*"):
+    for tmp in Path(folder).rglob(f".*{TMP_MARK}*"):
         tmp.unlink(missing_ok=True)
