@@ -60,7 +60,7 @@ def _command() -> str:
 
 
 def _fail(err: Exception) -> None:
-    console.print(f"[bold red]error:[/] {err}", highlight=False)
+    console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 

@@ -1,0 +1,58 @@
+"""The commands as a user types them."""
+
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from typer.testing import CliRunner
+
+from metacurate.cli import DEMO_T, app
+
+runner = CliRunner()
+
+
+def test_demo_curates_the_bundled_pool(tmp_path):
+    result = runner.invoke(app, ["demo", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    curated = tmp_path / f"out/curated-t{DEMO_T}-seed0"
+    card = json.loads((curated / "datacard.json").read_text())
+    assert card["inputs"]["rows_read"] == pq.read_metadata(card["inputs"]["files"][0]).num_rows
+    assert 0 < card["balancing"]["rows_kept"] < card["matching"]["rows_matched"] < card["inputs"]["rows_read"]
+    kept = pq.read_table(curated / "part-00000.parquet")
+    assert kept.num_rows == card["balancing"]["rows_kept"]
+    assert {"url", "uuid", "text", "entry_ids", "keep_prob"} <= set(kept.column_names)
+    # A second run resumes: nothing to redo, same result.
+    again = runner.invoke(app, ["demo", str(tmp_path / "out")])
+    assert again.exit_code == 0, again.output
+    assert json.loads((curated / "datacard.json").read_text())["balancing"] == card["balancing"]
+
+
+def test_curate_match_balance_and_explain(tmp_path):
+    pool = tmp_path / "pool.parquet"
+    texts = ["a black dog", "The dog", "cat photo", "nothing here", "New York at night", "dog"] * 50
+    pq.write_table(pa.table({"url": [f"u{i}" for i in range(len(texts))], "text": texts}), pool)
+    meta = tmp_path / "meta.txt"
+    meta.write_text("dog\nblack dog\ncat\nphoto\nNew York\nNew\ne.g\n")
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["match", str(pool), "--out", str(out), "--metadata", str(meta)])
+    assert result.exit_code == 0, result.output
+    assert "1 can never match" in result.output
+    result = runner.invoke(app, ["balance", str(out), "--tail-fraction", "0.2", "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    assert list(out.glob("curated-t*-seed3"))
+    result = runner.invoke(app, ["explain", "A black dog!", "--counts", str(out), "--t", "10"])
+    assert result.exit_code == 0, result.output
+    assert "' A black dog !  '" in result.output
+    assert "'black dog'" in result.output and "'dog'" in result.output
+    # p_e of 'dog' (150 matches) is 10/150; 'black dog' (50): keep = 1 - (1 - 1/15)(1 - .2)
+    assert "0.0667" in result.output and "0.2000" in result.output
+    assert "keep probability 1 - prod(1 - p_e) = 0.2533" in result.output
+
+
+def test_errors_are_one_line_and_exit_non_zero(tmp_path):
+    result = runner.invoke(app, ["curate", str(tmp_path / "missing.parquet"), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert "missing.parquet: file not found" in result.output
+    result = runner.invoke(app, ["balance", str(tmp_path / "o"), "--t", "5"])
+    assert result.exit_code == 2
+    assert "run `metacurate match` first" in result.output
