@@ -17,7 +17,12 @@ def test_demo_curates_the_bundled_pool(tmp_path):
     curated = tmp_path / f"out/curated-t{DEMO_T}-seed0"
     card = json.loads((curated / "datacard.json").read_text())
     assert card["inputs"]["rows_read"] == pq.read_metadata(card["inputs"]["files"][0]).num_rows
-    assert 0 < card["balancing"]["rows_kept"] < card["matching"]["rows_matched"] < card["inputs"]["rows_read"]
+    assert (
+        0
+        < card["balancing"]["rows_kept"]
+        < card["matching"]["rows_matched"]
+        < card["inputs"]["rows_read"]
+    )
     kept = pq.read_table(curated / "part-00000.parquet")
     assert kept.num_rows == card["balancing"]["rows_kept"]
     assert {"url", "uuid", "text", "entry_ids", "keep_prob"} <= set(kept.column_names)
@@ -50,7 +55,9 @@ def test_curate_match_balance_and_explain(tmp_path):
 
 
 def test_errors_are_one_line_and_exit_non_zero(tmp_path):
-    result = runner.invoke(app, ["curate", str(tmp_path / "missing.parquet"), "--out", str(tmp_path / "o")])
+    result = runner.invoke(
+        app, ["curate", str(tmp_path / "missing.parquet"), "--out", str(tmp_path / "o")]
+    )
     assert result.exit_code == 2
     assert "missing.parquet: file not found" in result.output
     result = runner.invoke(app, ["balance", str(tmp_path / "o"), "--t", "5"])

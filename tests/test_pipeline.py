@@ -13,9 +13,37 @@ from metacurate.metadata import Metadata
 from metacurate.pipeline.balance import run_balance
 from metacurate.pipeline.match import run_match
 
-ENTRIES = ["dog", "cat", "red", "the", "The", "of", "photo", "new york", "york", "a", "1", "black dog"]
+ENTRIES = [
+    "dog",
+    "cat",
+    "red",
+    "the",
+    "The",
+    "of",
+    "photo",
+    "new york",
+    "york",
+    "a",
+    "1",
+    "black dog",
+]
 METADATA = Metadata(ENTRIES, "test")
-WORDS = ["dog", "cat", "red", "the", "The", "of", "photo", "new", "york", "a", "1", "black", "zzz", "qq"]
+WORDS = [
+    "dog",
+    "cat",
+    "red",
+    "the",
+    "The",
+    "of",
+    "photo",
+    "new",
+    "york",
+    "a",
+    "1",
+    "black",
+    "zzz",
+    "qq",
+]
 
 
 def _pool(n: int, seed: int = 0) -> pa.Table:
@@ -45,22 +73,32 @@ def _curated_rows(folder) -> list[tuple]:
 
 def test_match_outputs_equal_reference(tmp_path):
     pool = _pool(3000)
-    summary = run_match([_write_parquet(pool, tmp_path / "pool.parquet")], tmp_path / "out", METADATA)
+    summary = run_match(
+        [_write_parquet(pool, tmp_path / "pool.parquet")], tmp_path / "out", METADATA
+    )
     expected = [reference_match(t, ENTRIES) for t in pool["text"].to_pylist()]
-    matched = pa.concat_tables(pq.read_table(p) for p in sorted((tmp_path / "out/matched").glob("*.parquet")))
+    matched = pa.concat_tables(
+        pq.read_table(p) for p in sorted((tmp_path / "out/matched").glob("*.parquet"))
+    )
     assert matched.schema.field("entry_ids").type == pa.list_(pa.int32())
     assert matched.column_names == ["url", "text", "extra", "entry_ids"]
     got = dict(zip(matched["extra"].to_pylist(), matched["entry_ids"].to_pylist(), strict=True))
     assert got == {i: ids for i, ids in enumerate(expected) if ids}
     counts = np.load(tmp_path / "out/entry_counts.npy")
     assert counts.dtype == np.uint64
-    assert counts.tolist() == np.bincount(np.concatenate([e for e in expected if e]), minlength=len(ENTRIES)).tolist()
+    assert (
+        counts.tolist()
+        == np.bincount(np.concatenate([e for e in expected if e]), minlength=len(ENTRIES)).tolist()
+    )
     assert summary["rows_read"] == 3000
     assert summary["rows_matched"] == sum(1 for e in expected if e)
     assert summary["rows_empty_text"] == len(pool["text"].to_pylist()[::97])
     written = json.loads((tmp_path / "out/metadata.json").read_text())
     assert written["entries"] == ENTRIES
-    assert json.loads((tmp_path / "out/match_summary.json").read_text())["rows_matched"] == summary["rows_matched"]
+    assert (
+        json.loads((tmp_path / "out/match_summary.json").read_text())["rows_matched"]
+        == summary["rows_matched"]
+    )
 
 
 def test_same_subset_for_any_worker_count_order_and_split(tmp_path):
@@ -88,7 +126,9 @@ def test_same_subset_for_any_worker_count_order_and_split(tmp_path):
     assert 0 < len(reference) < 6000
     assert _curated_rows(tmp_path / "w2/curated-t300-seed7") == reference
     assert _curated_rows(tmp_path / "split/curated-t300-seed7") == reference
-    assert np.array_equal(np.load(tmp_path / "w1/entry_counts.npy"), np.load(tmp_path / "split/entry_counts.npy"))
+    assert np.array_equal(
+        np.load(tmp_path / "w1/entry_counts.npy"), np.load(tmp_path / "split/entry_counts.npy")
+    )
 
 
 def test_tail_fraction_gives_the_same_run_as_its_t(tmp_path):
@@ -118,7 +158,11 @@ def test_resume_redoes_only_unfinished_parts(tmp_path):
     summary = run_match(inputs, out, METADATA, shard_rows=1000)
     assert summary["shards_resumed"] == 3
     after = {p.name: p.stat().st_mtime_ns for p in sorted((out / "matched").glob("part-*.parquet"))}
-    assert {k for k in after if after[k] == before.get(k)} == {"part-00000.parquet", "part-00001.parquet", "part-00003.parquet"}
+    assert {k for k in after if after[k] == before.get(k)} == {
+        "part-00000.parquet",
+        "part-00001.parquet",
+        "part-00003.parquet",
+    }
     assert not list((out / "matched").glob(".*tmp*"))
     assert np.array_equal(np.load(out / "entry_counts.npy"), expected_counts)
 

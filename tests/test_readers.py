@@ -49,7 +49,9 @@ def test_missing_text_column_lists_columns(tmp_path, suffix):
         path.write_text("\n".join(json.dumps(r) for r in table.to_pylist()) + "\n")
     else:
         pa.csv.write_csv(table, path)
-    with pytest.raises(InputError, match=r"no text column 'text'; columns found: \['caption', 'url'\]"):
+    with pytest.raises(
+        InputError, match=r"no text column 'text'; columns found: \['caption', 'url'\]"
+    ):
         _read_all(path)
 
 
@@ -83,7 +85,9 @@ def test_jsonl_bad_lines_are_rejected_with_file_and_line(tmp_path):
 
 
 def test_truncated_gzip_keeps_rows_before_the_cut(tmp_path):
-    full = gzip.compress(b"".join(json.dumps({"text": f"dog {i}"}).encode() + b"\n" for i in range(5000)))
+    full = gzip.compress(
+        b"".join(json.dumps({"text": f"dog {i}"}).encode() + b"\n" for i in range(5000))
+    )
     path = tmp_path / "cut.jsonl.gz"
     path.write_bytes(full[: len(full) // 2])
     table, rejects = _read_all(path)

@@ -33,7 +33,7 @@ def test_probabilities():
 def test_draws_are_uniform_and_independent_of_entry():
     keys = np.arange(200_000, dtype=np.uint64)
     u = uniform_draws(keys, np.full(len(keys), 7), seed=3)
-    assert 0.0 <= u.min() and u.max() < 1.0
+    assert u.min() >= 0.0 and u.max() < 1.0
     hist, _ = np.histogram(u, bins=20, range=(0, 1))
     expected = len(u) / 20
     chi2 = ((hist - expected) ** 2 / expected).sum()
@@ -70,7 +70,9 @@ def test_head_entries_keep_about_t_pairs():
     kept_per_entry = np.bincount(np.repeat(np.arange(len(sizes)), sizes)[keep], minlength=4)
     for entry, c in enumerate(sizes):
         expected = min(c, t)
-        assert abs(kept_per_entry[entry] - expected) <= 4 * np.sqrt(expected * (1 - expected / c)) + 1
+        assert (
+            abs(kept_per_entry[entry] - expected) <= 4 * np.sqrt(expected * (1 - expected / c)) + 1
+        )
 
 
 def test_pair_keys_depend_on_content_only():
