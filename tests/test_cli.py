@@ -42,6 +42,7 @@ def test_curate_match_balance_and_explain(tmp_path):
     result = runner.invoke(app, ["match", str(pool), "--out", str(out), "--metadata", str(meta)])
     assert result.exit_code == 0, result.output
     assert "1 can never match" in result.output
+    assert "never matchable, e.g. 'e.g'" in result.output
     result = runner.invoke(app, ["balance", str(out), "--tail-fraction", "0.2", "--seed", "3"])
     assert result.exit_code == 0, result.output
     assert list(out.glob("curated-t*-seed3"))

@@ -78,6 +78,9 @@ def _print_match(summary: dict) -> None:
         f"{summary['metadata']['origin']}: {summary['metadata']['entries']:,} "
         f"entries ({summary['unmatchable_entries']:,} can never match)",
     )
+    if summary["unmatchable_examples"]:
+        examples = ", ".join(repr(e) for e in summary["unmatchable_examples"][:5])
+        table.add_row("", f"[dim]never matchable, e.g. {examples}[/]")
     table.add_row("rows read", f"{read:,}")
     share = f" ({summary['rows_matched'] / read:.1%})" if read else ""
     table.add_row("rows matched", f"{summary['rows_matched']:,}{share}")

@@ -25,6 +25,15 @@ def count_part(path: Path, n_entries: int) -> np.ndarray:
     return count_ids(pq.read_table(path, columns=[ENTRY_IDS])[ENTRY_IDS], n_entries)
 
 
+def count_parts(paths: list[Path], n_entries: int) -> np.ndarray:
+    """Summed entry counts of Parquet parts. Reading one list column is fast enough that a
+    process pool's start-up would cost more than it saves."""
+    counts = np.zeros(n_entries, dtype=np.uint64)
+    for path in paths:
+        counts += count_part(path, n_entries)
+    return counts
+
+
 def tail_fraction(counts: np.ndarray, t: float) -> float:
     """Share of all matches held by entries with fewer than t matches (they keep every pair)."""
     total = counts.sum(dtype=np.float64)

@@ -12,13 +12,13 @@ import pyarrow.parquet as pq
 
 from metacurate import __version__
 from metacurate.balance.sampling import entry_probabilities, keep_decisions, pair_keys
-from metacurate.counting import ENTRY_IDS, t_for_tail_fraction, tail_fraction
+from metacurate.counting import ENTRY_IDS, count_parts, t_for_tail_fraction, tail_fraction
 from metacurate.datacard import write_datacard
 from metacurate.engine.local import run_tasks
 from metacurate.errors import InputError
 from metacurate.metadata import load_metadata
 from metacurate.pipeline import rundir
-from metacurate.pipeline.match import COUNTS, MATCHED, METADATA, SUMMARY, PartCounter
+from metacurate.pipeline.match import COUNTS, MATCHED, METADATA, SUMMARY
 from metacurate.progress import stage_progress
 from metacurate.writers.atomic import write_json, write_parquet
 
@@ -107,9 +107,7 @@ def run_balance(
         run_tasks(worker, todo, workers, lambda part, stats: advance(stats["rows_in"]))
     stats = [json.loads((curated / f"{part.stem}.json").read_text("utf-8")) for part in parts]
     kept_parts = [curated / part.name for part in parts]
-    with stage_progress("count kept", len(kept_parts), unit="parts") as advance:
-        per_part = run_tasks(PartCounter(len(counts)), kept_parts, workers, lambda *_: advance(1))
-    counts_after = np.sum(per_part, axis=0, dtype=np.uint64) if per_part else np.zeros_like(counts)
+    counts_after = count_parts(kept_parts, len(counts))
 
     metadata = load_metadata(out_dir / METADATA)
     card = _card(

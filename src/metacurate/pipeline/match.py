@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from metacurate import __version__
-from metacurate.counting import ENTRY_IDS, count_part
+from metacurate.counting import ENTRY_IDS, count_parts
 from metacurate.engine.local import run_tasks
 from metacurate.match.matcher import Matcher
 from metacurate.metadata import Metadata
@@ -80,14 +80,6 @@ class ShardMatcher:
         }
         write_json(self.matched_dir / f"{shard.name}.json", stats)
         return stats
-
-
-@dataclass(frozen=True)
-class PartCounter:
-    n_entries: int
-
-    def __call__(self, path: Path) -> np.ndarray:
-        return count_part(path, self.n_entries)
 
 
 def _input_identity(path: str) -> dict:
@@ -156,13 +148,7 @@ def run_match(
 
     stats = [json.loads((matched_dir / f"{s.name}.json").read_text("utf-8")) for s in shards]
     parts = [matched_dir / s["parquet"] for s in stats if s["parquet"]]
-    with stage_progress("count", len(parts), unit="parts") as advance:
-        per_part = run_tasks(PartCounter(len(metadata)), parts, workers, lambda *_: advance(1))
-    counts = (
-        np.sum(per_part, axis=0, dtype=np.uint64)
-        if per_part
-        else np.zeros(len(metadata), np.uint64)
-    )
+    counts = count_parts(parts, len(metadata))
     write_npy(out_dir / COUNTS, counts)
     unmatchable = worker.matcher.unmatchable
     summary = {
