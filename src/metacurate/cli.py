@@ -3,6 +3,7 @@
 import re
 import shlex
 import sys
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Annotated
@@ -63,6 +64,15 @@ def _command() -> str:
 def _fail(err: Exception) -> None:
     console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
+
+
+@contextmanager
+def _user_errors():
+    """Errors the user can act on end the command with their one-line message."""
+    try:
+        yield
+    except (InputError, OutputConflict) as err:
+        _fail(err)
 
 
 def _print_match(summary: dict) -> None:
@@ -127,10 +137,8 @@ def match(
     overwrite: Overwrite = False,
 ) -> None:
     """Stages 1+2: match texts against the metadata and count matches per entry."""
-    try:
+    with _user_errors():
         summary = run_match(inputs, out, load_metadata(metadata), text_column, workers, overwrite)
-    except (InputError, OutputConflict) as err:
-        _fail(err)
     _print_match(summary)
 
 
@@ -144,20 +152,16 @@ def balance(
     overwrite: Overwrite = False,
 ) -> None:
     """Stage 3: keep each pair with probability 1 - prod(1 - min(1, t / count_e))."""
-    try:
+    with _user_errors():
         card = run_balance(out, t, tail_fraction, seed, workers, overwrite, _command())
-    except (InputError, OutputConflict) as err:
-        _fail(err)
     _print_balance(card)
 
 
 def _curate(inputs, out, metadata, text_column, t, tail_fraction, seed, workers, overwrite) -> None:
-    try:
+    with _user_errors():
         summary = run_match(inputs, out, load_metadata(metadata), text_column, workers, overwrite)
         _print_match(summary)
         card = run_balance(out, t, tail_fraction, seed, workers, overwrite, _command())
-    except (InputError, OutputConflict) as err:
-        _fail(err)
     _print_balance(card)
 
 
@@ -214,11 +218,11 @@ def explain(
     ] = None,
 ) -> None:
     """Show the prepared text and every entry it matches (with counts and keep probability)."""
-    try:
+    with _user_errors():
         meta = load_metadata(counts / METADATA if counts else metadata)
+        if counts and not (counts / COUNTS).exists():
+            raise InputError(f"{counts}: no {COUNTS}; run `metacurate match` first")
         entry_counts = np.load(counts / COUNTS) if counts else None
-    except (InputError, OSError) as err:
-        _fail(err)
     ids = Matcher(meta.entries).match_texts([text]).of(0)
     console.print(f"prepared text: {spaced(text)!r}", highlight=False)
     table = Table(
