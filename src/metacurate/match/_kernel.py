@@ -17,8 +17,9 @@ FNV_PRIME = _U64(0x100000001B3)
 RUN_SEED = _U64(0x9E3779B97F4A7C15)
 MIX_1 = _U64(0xFF51AFD7ED558CCD)
 MIX_2 = _U64(0xC4CEB9FE1A85EC53)
-EMPTY_KEY = _U64(0)
-NO_ENTRY = np.int32(-1)
+EMPTY = _U64(0)
+EXTENDS = _U64(1)
+ID_MASK = _U64(0xFFFFFFFE)
 
 # Byte classes: 0 ordinary, 1 piece separator (space, tab, LF, CR), 2 wrapped punctuation.
 BYTE_CLASS = np.zeros(256, dtype=np.uint8)
@@ -40,16 +41,13 @@ def _piece_hash(data, start, end):
 
 @nb.njit(inline="always", **_JIT)
 def _run_step(run, piece_hash):
-    # murmur3 finaliser over (run + piece): order-sensitive, well mixed, never returns 0 for the
-    # table because EMPTY_KEY is patched below.
+    # murmur3 finaliser over (run + piece): order-sensitive and well mixed.
     x = (run ^ piece_hash) + RUN_SEED
     x ^= x >> _U64(33)
     x *= MIX_1
     x ^= x >> _U64(33)
     x *= MIX_2
     x ^= x >> _U64(33)
-    if x == EMPTY_KEY:
-        x = _U64(1)
     return x
 
 
@@ -75,69 +73,66 @@ def _split_pieces(data, start, end, byte_class, p_start, p_end):
     return n + 1
 
 
+@nb.njit(inline="always", **_JIT)
+def _fingerprint(run):
+    f = run >> _U64(32)
+    return f if f != _U64(0) else _U64(1)
+
+
 @nb.njit(**_JIT)
-def _find_or_add(keys, ids, ext, key, mask):
-    """Slot holding ``key`` (first one on its probe path), adding an empty slot if absent."""
-    slot = key & mask
-    while True:
-        k = keys[slot]
-        if k == key:
-            return slot
-        if k == EMPTY_KEY:
-            keys[slot] = key
-            ids[slot] = NO_ENTRY
-            return slot
+def _prefix_slot(table, run, mask):
+    """First slot on ``run``'s probe path with its fingerprint, claiming an empty one if none."""
+    f = _fingerprint(run)
+    slot = run & mask
+    while table[slot] != EMPTY and (table[slot] >> _U64(32)) != f:
         slot = (slot + _U64(1)) & mask
+    if table[slot] == EMPTY:
+        table[slot] = f << _U64(32)
+    return slot
 
 
 @nb.njit(**_JIT)
-def build_table(e_data, e_off, matchable, byte_class, capacity):
-    """Hash table of entries and their proper token-prefixes.
+def _entry_slot(table, run, mask):
+    """First slot on ``run``'s probe path with its fingerprint and no entry yet, or an empty one."""
+    f = _fingerprint(run)
+    slot = run & mask
+    while table[slot] != EMPTY and (
+        (table[slot] >> _U64(32)) != f or (table[slot] & ID_MASK) != _U64(0)
+    ):
+        slot = (slot + _U64(1)) & mask
+    if table[slot] == EMPTY:
+        table[slot] = f << _U64(32)
+    return slot
 
-    keys: run hash (0 = empty slot); ids: entry id or -1 (prefix only); ext: True if some entry
-    extends this run. Entries sharing a hash (duplicates or collisions) get one slot each, all on
-    the same probe path, so lookups visit every one of them.
+
+@nb.njit(**_JIT)
+def build_table(e_data, e_off, matchable, capacity):
+    """Hash table of entries and their proper token-prefixes, one uint64 per slot.
+
+    A slot holds the run hash's upper 32 bits (its fingerprint; 0 = empty slot), then
+    (entry id + 1) << 1 (0: prefix only) and bit 0 set if some entry extends this run. Keeping
+    all of it in one word makes a probe one memory access. Slots whose fingerprints agree by
+    accident only cost an extra verification or extension step, never a wrong answer: every
+    entry is verified byte-for-byte, and every true prefix is flagged on its own probe path.
     """
-    keys = np.zeros(capacity, dtype=np.uint64)
-    ids = np.full(capacity, NO_ENTRY, dtype=np.int32)
-    ext = np.zeros(capacity, dtype=np.bool_)
+    table = np.zeros(capacity, dtype=np.uint64)
     mask = _U64(capacity - 1)
     n_entries = e_off.shape[0] - 1
-    max_len = 0
-    for e in range(n_entries):
-        max_len = max(max_len, e_off[e + 1] - e_off[e])
-    p_start = np.empty(max_len + 2, dtype=np.int64)
-    p_end = np.empty(max_len + 2, dtype=np.int64)
     for e in range(n_entries):
         if not matchable[e]:
             continue
         # Entries are split on spaces only: their tokens are what must equal text pieces.
-        n = 0
+        run = RUN_SEED
         cur = e_off[e]
         for i in range(e_off[e], e_off[e + 1]):
             if e_data[i] == 32:
-                p_start[n] = cur
-                p_end[n] = i
-                n += 1
+                run = _run_step(run, _piece_hash(e_data, cur, i))
+                table[_prefix_slot(table, run, mask)] |= EXTENDS
                 cur = i + 1
-        p_start[n] = cur
-        p_end[n] = e_off[e + 1]
-        n += 1
-        run = RUN_SEED
-        for j in range(n):
-            run = _run_step(run, _piece_hash(e_data, p_start[j], p_end[j]))
-            if j < n - 1:
-                ext[_find_or_add(keys, ids, ext, run, mask)] = True
-        slot = _find_or_add(keys, ids, ext, run, mask)
-        while ids[slot] != NO_ENTRY:
-            # Another entry already owns this slot: take the next free slot on the same path.
-            slot = (slot + _U64(1)) & mask
-            while keys[slot] != EMPTY_KEY and keys[slot] != run:
-                slot = (slot + _U64(1)) & mask
-            if keys[slot] == EMPTY_KEY:
-                keys[slot] = run
-        ids[slot] = e
-    return keys, ids, ext
+        run = _run_step(run, _piece_hash(e_data, cur, e_off[e + 1]))
+        slot = _entry_slot(table, run, mask)
+        table[slot] |= _U64(e + 1) << _U64(1)
+    return table
 
 
 @nb.njit(inline="always", **_JIT)
@@ -160,17 +155,65 @@ def _verify(data, p_start, p_end, first, last, e_data, e_lo, e_hi):
     return pos == e_hi
 
 
+@nb.njit(inline="always", **_JIT)
+def _insertion_sort(a, lo, hi):
+    """Sort a[lo:hi] in place: a text's few ids, without np.sort's allocation."""
+    for i in range(lo + 1, hi):
+        x = a[i]
+        j = i - 1
+        while j >= lo and a[j] > x:
+            a[j + 1] = a[j]
+            j -= 1
+        a[j + 1] = x
+
+
+@nb.njit(inline="always", **_JIT)
+def _hash_and_warm(
+    data, p_start, p_end, n_pieces, p_hash, p_run, table, mask, e_data, e_off, last_seen
+):
+    """Hash the pieces, then touch what the probing will read.
+
+    The touches are independent loads, so their cache misses overlap instead of being paid one
+    after another in the dependent probing: first every piece's own slot, then the entry bytes,
+    the seen-mark and the two-piece slot those slots lead to. Returns a value to keep them alive.
+    """
+    touched = _U64(0)
+    for p in range(n_pieces):
+        p_hash[p] = _piece_hash(data, p_start[p], p_end[p])
+        p_run[p] = _run_step(RUN_SEED, p_hash[p])
+        touched ^= table[p_run[p] & mask]
+    for p in range(n_pieces):
+        run = p_run[p]
+        v = table[run & mask]
+        if (v >> _U64(32)) == _fingerprint(run):
+            e = np.int64((v & ID_MASK) >> _U64(1)) - 1
+            if e >= 0:
+                touched ^= _U64(e_data[e_off[e]]) ^ _U64(last_seen[e])
+            if (v & EXTENDS) != _U64(0) and p + 1 < n_pieces:
+                touched ^= table[_run_step(run, p_hash[p + 1]) & mask]
+    return touched
+
+
+@nb.njit(inline="always", **_JIT)
+def _append(out_ids, n_out, e):
+    if n_out == out_ids.shape[0]:
+        grown = np.empty(2 * n_out, dtype=np.int32)
+        grown[:n_out] = out_ids
+        out_ids = grown
+    out_ids[n_out] = e
+    return out_ids, n_out + 1
+
+
 @nb.njit(**_JIT)
-def match_batch(data, offsets, valid, keys, ids, ext, e_data, e_off, byte_class):
+def match_batch(data, offsets, valid, table, e_data, e_off, byte_class):
     """Match every text of an Arrow-style string column.
 
     Returns (out_offsets, out_ids): the distinct matched entry ids of text i, ascending, are
     out_ids[out_offsets[i]:out_offsets[i + 1]]. Null texts (valid[i] False) match nothing.
     """
     n_texts = offsets.shape[0] - 1
-    mask = _U64(keys.shape[0] - 1)
-    n_entries = e_off.shape[0] - 1
-    last_seen = np.full(n_entries, -1, dtype=np.int64)
+    mask = _U64(table.shape[0] - 1)
+    last_seen = np.full(e_off.shape[0] - 1, -1, dtype=np.int32)  # last text matching entry e
     max_len = 0
     for t in range(n_texts):
         max_len = max(max_len, offsets[t + 1] - offsets[t])
@@ -178,53 +221,41 @@ def match_batch(data, offsets, valid, keys, ids, ext, e_data, e_off, byte_class)
     p_start = np.empty(2 * max_len + 2, dtype=np.int64)
     p_end = np.empty(2 * max_len + 2, dtype=np.int64)
     p_hash = np.empty(2 * max_len + 2, dtype=np.uint64)
+    p_run = np.empty(2 * max_len + 2, dtype=np.uint64)  # hash of the run of piece p alone
     out_offsets = np.zeros(n_texts + 1, dtype=np.int64)
     out_ids = np.empty(max(16, 4 * n_texts), dtype=np.int32)
+    sink = np.zeros(64, dtype=np.uint64)
     n_out = 0
     for t in range(n_texts):
         if valid[t]:
             n_pieces = _split_pieces(data, offsets[t], offsets[t + 1], byte_class, p_start, p_end)
-            for p in range(n_pieces):
-                p_hash[p] = _piece_hash(data, p_start[p], p_end[p])
+            sink[t & 63] = _hash_and_warm(
+                data, p_start, p_end, n_pieces, p_hash, p_run, table, mask, e_data, e_off, last_seen
+            )
             for first in range(n_pieces):
-                run = RUN_SEED
+                run = p_run[first]
                 for last in range(first, n_pieces):
-                    run = _run_step(run, p_hash[last])
+                    if last > first:
+                        run = _run_step(run, p_hash[last])
+                    f = _fingerprint(run)
                     slot = run & mask
                     extend = False
-                    while True:
-                        k = keys[slot]
-                        if k == EMPTY_KEY:
-                            break
-                        if k == run:
-                            extend |= ext[slot]
-                            e = ids[slot]
-                            if (
-                                e != NO_ENTRY
-                                and last_seen[e] != t
-                                and _verify(
-                                    data,
-                                    p_start,
-                                    p_end,
-                                    first,
-                                    last,
-                                    e_data,
-                                    e_off[e],
-                                    e_off[e + 1],
-                                )
-                            ):
-                                last_seen[e] = t
-                                if n_out == out_ids.shape[0]:
-                                    grown = np.empty(2 * n_out, dtype=np.int32)
-                                    grown[:n_out] = out_ids
-                                    out_ids = grown
-                                out_ids[n_out] = e
-                                n_out += 1
+                    while table[slot] != EMPTY:
+                        v = table[slot]
                         slot = (slot + _U64(1)) & mask
+                        if (v >> _U64(32)) != f:
+                            continue
+                        extend |= (v & EXTENDS) != _U64(0)
+                        e = np.int64((v & ID_MASK) >> _U64(1)) - 1
+                        if e < 0 or last_seen[e] == t:
+                            continue
+                        if _verify(
+                            data, p_start, p_end, first, last, e_data, e_off[e], e_off[e + 1]
+                        ):
+                            last_seen[e] = t
+                            out_ids, n_out = _append(out_ids, n_out, e)
                     if not extend:
                         break
-            start = out_offsets[t]
-            if n_out - start > 1:
-                out_ids[start:n_out] = np.sort(out_ids[start:n_out])
+            _insertion_sort(out_ids, out_offsets[t], n_out)
         out_offsets[t + 1] = n_out
     return out_offsets, out_ids[:n_out].copy()

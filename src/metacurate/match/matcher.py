@@ -60,14 +60,12 @@ class Matcher:
         self._e_data = np.frombuffer(b"".join(encoded), dtype=np.uint8)
         # One key per entry token at most (prefixes and full entries), at load factor <= 0.5.
         n_keys = sum(b.count(b" ") + 1 for b, ok in zip(encoded, matchable, strict=True) if ok)
-        capacity = 1 << max(4, int(2 * max(n_keys, 1) - 1).bit_length())
-        self._keys, self._ids, self._ext = _kernel.build_table(
-            self._e_data, self._e_off, matchable, _kernel.BYTE_CLASS, capacity
-        )
+        capacity = 1 << max(4, int(1.5 * max(n_keys, 1) - 1).bit_length())
+        self._table = _kernel.build_table(self._e_data, self._e_off, matchable, capacity)
 
     @property
     def table_bytes(self) -> int:
-        return self._keys.nbytes + self._ids.nbytes + self._ext.nbytes
+        return self._table.nbytes
 
     def match_arrow(self, array: pa.Array | pa.ChunkedArray) -> Matches:
         """Match an Arrow string/binary column; nulls match nothing."""
@@ -88,9 +86,7 @@ class Matcher:
             data,
             offsets,
             valid,
-            self._keys,
-            self._ids,
-            self._ext,
+            self._table,
             self._e_data,
             self._e_off,
             _kernel.BYTE_CLASS,
