@@ -8,6 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from metacurate.errors import InputError
+from metacurate.match.matcher import Matcher
 from metacurate.metadata import Metadata, load_metadata
 from metacurate.pipeline.match import run_match
 from metacurate.readers import Rejects, plan_shards, read_shard
@@ -148,4 +149,4 @@ def test_default_metadata_reports_sources():
     assert len(meta) == 500_000
     assert meta.source_of(0) == "wordnet"
     assert meta.source_of(499_999) == "wordfreq"
-    assert meta.unmatchable() == {}
+    assert Matcher(meta.entries).unmatchable == {}

@@ -8,7 +8,6 @@ from importlib import resources
 from pathlib import Path
 
 from metacurate.errors import InputError
-from metacurate.match.spacing import unmatchable_reason
 
 DEFAULT_NAME = "built-in default"
 
@@ -42,11 +41,6 @@ class Metadata:
             if source.start <= entry_id < source.stop:
                 return source.name
         return None
-
-    def unmatchable(self) -> dict[int, str]:
-        """Entries that can never match any text, with the reason (SPEC section 2)."""
-        reasons = ((i, unmatchable_reason(e)) for i, e in enumerate(self.entries))
-        return {i: r for i, r in reasons if r is not None}
 
     def to_json(self) -> dict:
         """The self-contained form written next to stage outputs (``metadata.json``)."""

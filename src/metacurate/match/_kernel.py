@@ -20,6 +20,7 @@ MIX_2 = _U64(0xC4CEB9FE1A85EC53)
 EMPTY = _U64(0)
 EXTENDS = _U64(1)
 ID_MASK = _U64(0xFFFFFFFE)
+MAX_ENTRIES = 1 << 30  # ids + 1 must fit in the slot's 31 id bits
 
 # Byte classes: 0 ordinary, 1 piece separator (space, tab, LF, CR), 2 wrapped punctuation.
 BYTE_CLASS = np.zeros(256, dtype=np.uint8)

@@ -42,24 +42,43 @@ def _utf8(text: str) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
+def _utf8_column(texts: Sequence[str | None]) -> pa.Array:
+    """Arrow's encoder for valid strings; the per-string fallback keeps lone surrogates."""
+    try:
+        return pa.array(texts, pa.large_string())
+    except (pa.ArrowInvalid, UnicodeEncodeError):
+        return pa.array([None if t is None else _utf8(t) for t in texts], pa.large_binary())
+
+
+def _per_entry_sum(flags: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Number of flagged bytes in each entry's byte range."""
+    running = np.concatenate(([0], np.cumsum(flags, dtype=np.int64)))
+    return running[offsets[1:]] - running[offsets[:-1]]
+
+
 class Matcher:
     """Matches texts against a metadata list with MetaCLIP's exact semantics.
 
-    Build once (about half a second for 500k entries), then call ``match_arrow`` on Arrow string
+    Build once (under a second for 500k entries), then call ``match_arrow`` on Arrow string
     columns (zero-copy) or ``match_texts`` on Python strings.
     """
 
     def __init__(self, entries: Sequence[str]):
-        encoded = [_utf8(e) for e in entries]
-        reasons = [unmatchable_reason(e) for e in entries]
+        if len(entries) >= _kernel.MAX_ENTRIES:
+            raise ValueError(f"at most {_kernel.MAX_ENTRIES - 1:,} entries, got {len(entries):,}")
         self.n_entries = len(entries)
-        self.unmatchable = {i: r for i, r in enumerate(reasons) if r is not None}
-        matchable = np.array([r is None for r in reasons], dtype=np.bool_)
-        lengths = np.fromiter((len(b) for b in encoded), dtype=np.int64, count=len(encoded))
-        self._e_off = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
-        self._e_data = np.frombuffer(b"".join(encoded), dtype=np.uint8)
-        # One key per entry token at most (prefixes and full entries), at load factor <= 0.5.
-        n_keys = sum(b.count(b" ") + 1 for b, ok in zip(encoded, matchable, strict=True) if ok)
+        self._e_data, self._e_off, _ = string_buffers(_utf8_column(entries))
+        # Only entries holding a special byte can be unmatchable: check those one by one.
+        is_space = self._e_data == 32
+        special = _per_entry_sum((_kernel.BYTE_CLASS[self._e_data] != 0) & ~is_space, self._e_off)
+        spaces = _per_entry_sum(is_space, self._e_off)
+        candidates = np.flatnonzero(special)
+        reasons = ((int(i), unmatchable_reason(entries[i])) for i in candidates)
+        self.unmatchable = {i: r for i, r in reasons if r is not None}
+        matchable = np.ones(self.n_entries, dtype=np.bool_)
+        matchable[list(self.unmatchable)] = False
+        # One key per entry token at most (its prefixes and itself), at load factor <= 2/3.
+        n_keys = int((spaces + 1)[matchable].sum())
         capacity = 1 << max(4, int(1.5 * max(n_keys, 1) - 1).bit_length())
         self._table = _kernel.build_table(self._e_data, self._e_off, matchable, capacity)
 
@@ -70,25 +89,11 @@ class Matcher:
     def match_arrow(self, array: pa.Array | pa.ChunkedArray) -> Matches:
         """Match an Arrow string/binary column; nulls match nothing."""
         data, offsets, valid = string_buffers(array)
-        return self._match(data, offsets, valid)
+        out_offsets, out_ids = _kernel.match_batch(
+            data, offsets, valid, self._table, self._e_data, self._e_off, _kernel.BYTE_CLASS
+        )
+        return Matches(out_offsets, out_ids)
 
     def match_texts(self, texts: Sequence[str | None]) -> Matches:
         """Match Python strings (lone surrogates allowed); None matches nothing."""
-        encoded = [b"" if t is None else _utf8(t) for t in texts]
-        lengths = np.fromiter((len(b) for b in encoded), dtype=np.int64, count=len(encoded))
-        offsets = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
-        data = np.frombuffer(b"".join(encoded), dtype=np.uint8)
-        valid = np.array([t is not None for t in texts], dtype=np.bool_)
-        return self._match(data, offsets, valid)
-
-    def _match(self, data: np.ndarray, offsets: np.ndarray, valid: np.ndarray) -> Matches:
-        out_offsets, out_ids = _kernel.match_batch(
-            data,
-            offsets,
-            valid,
-            self._table,
-            self._e_data,
-            self._e_off,
-            _kernel.BYTE_CLASS,
-        )
-        return Matches(out_offsets, out_ids)
+        return self.match_arrow(_utf8_column(texts))

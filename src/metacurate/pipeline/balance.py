@@ -126,7 +126,6 @@ def _sha256(path: Path) -> str:
 def _card(
     command, match_summary, metadata, counts, counts_after, p, t, tail, seed, stats, curated
 ) -> dict:
-    unmatchable = metadata.unmatchable()
     source_sizes = [
         {
             "name": s.name,
@@ -153,8 +152,8 @@ def _card(
             "entries": len(metadata),
             "sha256": metadata.sha256,
             "sources": source_sizes,
-            "unmatchable_entries": len(unmatchable),
-            "unmatchable_examples": [metadata.entries[i] for i in list(unmatchable)[:10]],
+            "unmatchable_entries": match_summary["unmatchable_entries"],
+            "unmatchable_examples": match_summary["unmatchable_examples"],
         },
         "matching": {
             key: match_summary[key]
