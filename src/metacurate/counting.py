@@ -26,8 +26,8 @@ def count_part(path: Path, n_entries: int) -> np.ndarray:
 
 
 def count_parts(paths: list[Path], n_entries: int) -> np.ndarray:
-    """Summed entry counts of Parquet parts. Reading one list column is fast enough that a
-    process pool's start-up would cost more than it saves."""
+    """Summed entry counts of Parquet parts, for parts whose worker did not count them (resumed
+    runs, or the kept rows of a balance run)."""
     counts = np.zeros(n_entries, dtype=np.uint64)
     for path in paths:
         counts += count_part(path, n_entries)

@@ -101,7 +101,7 @@ def load_metadata(path: str | Path | None) -> Metadata:
         raw = path.read_bytes()
         if path.suffix == ".gz":
             raw = gzip.decompress(raw)
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8", "surrogatepass")
     except FileNotFoundError:
         raise InputError(f"{path}: metadata file not found") from None
     except (OSError, EOFError, UnicodeDecodeError) as err:

@@ -28,7 +28,11 @@ class _RateColumn(TextColumn):
 
 @contextmanager
 def stage_progress(description: str, total: float | None, unit: str = "rows"):
-    """Yield ``advance(n)``: a bar with count, rate and ETA (ETA needs a known total)."""
+    """Yield ``advance(n)``: a bar with count, rate and ETA (ETA needs a known total).
+
+    The bar redraws on each advance rather than from a refresh thread, so worker processes
+    can be forked safely while it is shown.
+    """
     columns = [
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -38,6 +42,7 @@ def stage_progress(description: str, total: float | None, unit: str = "rows"):
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     ]
-    with Progress(*columns, console=console, transient=False) as progress:
+    with Progress(*columns, console=console, auto_refresh=False) as progress:
         task = progress.add_task(description, total=total)
-        yield lambda n: progress.advance(task, n)
+        progress.refresh()
+        yield lambda n: progress.update(task, advance=n, refresh=True)

@@ -1,12 +1,12 @@
 """Run a per-shard worker over tasks on this machine: in-process or in a process pool.
 
-The worker object (for example a matcher with its table) is sent to each process once, when the
-process starts, rather than with every task.
+Workers are forked where the platform allows it, so the worker object (a matcher with its
+table, say) and the compiled kernels it has warmed up are inherited rather than pickled and
+re-loaded by every process.
 """
 
 import multiprocessing
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from typing import Any
 
 _WORKER: Callable[[Any], Any] | None = None
@@ -17,9 +17,10 @@ def _install(worker: Callable[[Any], Any]) -> None:
     _WORKER = worker
 
 
-def _call(task: Any) -> Any:
+def _call(indexed: tuple[int, Any]) -> tuple[int, Any]:
     assert _WORKER is not None, "worker process started without its worker"
-    return _WORKER(task)
+    index, task = indexed
+    return index, _WORKER(task)
 
 
 def run_tasks(
@@ -30,27 +31,22 @@ def run_tasks(
 ) -> list[Any]:
     """Results of ``worker(task)`` in task order; ``on_done`` is called as each one finishes.
 
-    The first failure cancels the tasks not yet started and is raised; finished tasks have
-    already written their outputs, so a re-run resumes after them.
+    A worker with a ``warm_up()`` method gets it called here first, before any process starts.
+    The first failure stops the pool and is raised; finished tasks have already written their
+    outputs, so a re-run resumes after them.
     """
+    if hasattr(worker, "warm_up"):
+        worker.warm_up()
+    results: list[Any] = [None] * len(tasks)
     if workers <= 1 or len(tasks) <= 1:
-        results = []
-        for task in tasks:
-            results.append(worker(task))
-            on_done(task, results[-1])
+        for i, task in enumerate(tasks):
+            results[i] = worker(task)
+            on_done(task, results[i])
         return results
-    # spawn: a fork would copy the progress display's thread and any locks it holds.
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(
-        min(workers, len(tasks)), mp_context=context, initializer=_install, initargs=(worker,)
-    ) as pool:
-        futures = {pool.submit(_call, task): i for i, task in enumerate(tasks)}
-        results: list[Any] = [None] * len(tasks)
-        pending = set(futures)
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_EXCEPTION)
-            for future in done:
-                i = futures[future]
-                results[i] = future.result()  # raises the worker's error here
-                on_done(tasks[i], results[i])
-        return results
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    with context.Pool(min(workers, len(tasks)), initializer=_install, initargs=(worker,)) as pool:
+        for i, result in pool.imap_unordered(_call, enumerate(tasks)):
+            results[i] = result
+            on_done(tasks[i], result)
+    return results

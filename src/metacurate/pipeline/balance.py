@@ -12,7 +12,13 @@ import pyarrow.parquet as pq
 
 from metacurate import __version__
 from metacurate.balance.sampling import entry_probabilities, keep_decisions, pair_keys
-from metacurate.counting import ENTRY_IDS, count_parts, t_for_tail_fraction, tail_fraction
+from metacurate.counting import (
+    ENTRY_IDS,
+    count_ids,
+    count_parts,
+    t_for_tail_fraction,
+    tail_fraction,
+)
 from metacurate.datacard import write_datacard
 from metacurate.engine.local import run_tasks
 from metacurate.errors import InputError
@@ -36,7 +42,11 @@ class PartBalancer:
     text_column: str
     out_dir: Path
 
-    def __call__(self, part: Path) -> dict:
+    def warm_up(self) -> None:
+        pair_keys(pa.table({"text": ["load the compiled kernel once"]}), "text")
+
+    def __call__(self, part: Path) -> tuple[dict, np.ndarray]:
+        """The part's statistics and the entry counts of its kept rows."""
         table = pq.read_table(part)
         keep, prob = keep_decisions(
             pair_keys(table, self.text_column), table[ENTRY_IDS], self.p, self.seed
@@ -53,7 +63,7 @@ class PartBalancer:
             "variance_rows_kept": float((prob * (1.0 - prob)).sum()),
         }
         write_json(self.out_dir / f"{part.stem}.json", stats)
-        return stats
+        return stats, count_ids(kept[ENTRY_IDS], len(self.p))
 
 
 def resolve_t(counts: np.ndarray, t: int | None, tail: float | None) -> tuple[int, float]:
@@ -100,14 +110,20 @@ def run_balance(
     rundir.prepare(curated, MANIFEST, config, owned, overwrite)
 
     p = entry_probabilities(counts, t)
-    todo = [part for part in parts if not (curated / f"{part.stem}.json").exists()]
+    done = [part for part in parts if (curated / f"{part.stem}.json").exists()]
+    todo = [part for part in parts if part not in done]
+    # Parts done by an earlier run are counted from their files, new ones by their workers.
+    counts_after = count_parts([curated / part.name for part in done], len(counts))
     worker = PartBalancer(p, seed, match_summary["text_column"], curated)
     with stage_progress("balance", match_summary["rows_matched"]) as advance:
-        advance(match_summary["rows_matched"] - sum(pq.read_metadata(q).num_rows for q in todo))
-        run_tasks(worker, todo, workers, lambda part, stats: advance(stats["rows_in"]))
+        advance(sum(pq.read_metadata(part).num_rows for part in done))
+
+        def finished(part: Path, result: tuple[dict, np.ndarray]) -> None:
+            np.add(counts_after, result[1], out=counts_after)
+            advance(result[0]["rows_in"])
+
+        run_tasks(worker, todo, workers, finished)
     stats = [json.loads((curated / f"{part.stem}.json").read_text("utf-8")) for part in parts]
-    kept_parts = [curated / part.name for part in parts]
-    counts_after = count_parts(kept_parts, len(counts))
 
     metadata = load_metadata(out_dir / METADATA)
     card = _card(

@@ -44,16 +44,21 @@ class ShardMatcher:
     text_column: str
     matched_dir: Path
 
-    def __call__(self, shard: Shard) -> dict:
+    def warm_up(self) -> None:
+        self.matcher.match_texts(["load the compiled kernel once, before workers start"])
+
+    def __call__(self, shard: Shard) -> tuple[dict, np.ndarray]:
+        """The shard's statistics and entry counts (counted here, where the ids already are)."""
         rejects = Rejects()
         kept: list[pa.Table] = []
-        rows_read = rows_empty = matches = 0
+        counts = np.zeros(self.matcher.n_entries, dtype=np.uint64)
+        rows_read = rows_empty = 0
         for table in read_shard(shard, self.text_column, rejects):
             rows_read += len(table)
             texts = table[self.text_column]
             rows_empty += _empty_texts(texts)
             found = self.matcher.match_arrow(texts)
-            matches += len(found.ids)
+            counts += np.bincount(found.ids, minlength=len(counts)).astype(np.uint64)
             if ENTRY_IDS in table.column_names:  # re-matching our own output: replace it
                 table = table.drop_columns([ENTRY_IDS])
             table = table.append_column(ENTRY_IDS, found.to_arrow())
@@ -73,13 +78,17 @@ class ShardMatcher:
             "rows_read": rows_read,
             "rows_matched": rows_matched,
             "rows_empty_text": rows_empty,
-            "matches": matches,
+            "matches": int(counts.sum()),
             "rejected": dict(rejects.by_reason),
             "reject_examples": rejects.examples,
             "parquet": part,
         }
         write_json(self.matched_dir / f"{shard.name}.json", stats)
-        return stats
+        return stats, counts
+
+
+def _read_stats(matched_dir: Path, shard: Shard) -> dict:
+    return json.loads((matched_dir / f"{shard.name}.json").read_text("utf-8"))
 
 
 def _input_identity(path: str) -> dict:
@@ -134,21 +143,29 @@ def run_match(
     matched_dir = out_dir / MATCHED
     matched_dir.mkdir(exist_ok=True)
     if not (out_dir / METADATA).exists():
-        write_json(out_dir / METADATA, metadata.to_json())
+        write_json(out_dir / METADATA, metadata.to_json(), indent=None)
 
     done = {s.name for s in shards if (matched_dir / f"{s.name}.json").exists()}
     todo = [s for s in shards if s.name not in done]
     worker = ShardMatcher(Matcher(metadata.entries), text_column, matched_dir)
     known_rows = all(s.rows is not None for s in shards)
     total = sum(s.rows for s in shards) if known_rows else None
+    # Parts done by an earlier run are counted from their files, new ones by their workers.
+    resumed = [_read_stats(matched_dir, s) for s in shards if s.name in done]
+    counts = count_parts(
+        [matched_dir / r["parquet"] for r in resumed if r["parquet"]], len(metadata)
+    )
     with stage_progress("match", total) as advance:
         if known_rows:
             advance(sum(s.rows for s in shards if s.name in done))
-        run_tasks(worker, todo, workers, lambda shard, stats: advance(stats["rows_read"]))
 
-    stats = [json.loads((matched_dir / f"{s.name}.json").read_text("utf-8")) for s in shards]
-    parts = [matched_dir / s["parquet"] for s in stats if s["parquet"]]
-    counts = count_parts(parts, len(metadata))
+        def finished(shard: Shard, result: tuple[dict, np.ndarray]) -> None:
+            np.add(counts, result[1], out=counts)
+            advance(result[0]["rows_read"])
+
+        run_tasks(worker, todo, workers, finished)
+
+    stats = [_read_stats(matched_dir, s) for s in shards]
     write_npy(out_dir / COUNTS, counts)
     unmatchable = worker.matcher.unmatchable
     summary = {

@@ -26,9 +26,11 @@ def atomic_path(path: Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def write_json(path: Path, obj) -> None:
+def write_json(path: Path, obj, indent: int | None = 2) -> None:
+    """Write JSON; pass indent=None for large documents (Python's indenting encoder is slow)."""
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        text = json.dumps(obj, indent=indent, ensure_ascii=False)
+        tmp.write_text(text + "\n", encoding="utf-8", errors="surrogatepass")
 
 
 def write_npy(path: Path, array: np.ndarray) -> None:
