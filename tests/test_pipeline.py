@@ -182,3 +182,16 @@ def test_unknown_outputs_are_refused(tmp_path):
     (tmp_path / "out/matched").mkdir(parents=True)
     with pytest.raises(OutputConflict, match="unknown run"):
         run_match([_write_parquet(_pool(10), tmp_path / "p.parquet")], tmp_path / "out", METADATA)
+
+
+def test_balance_resume_gives_the_same_card(tmp_path):
+    out = tmp_path / "out"
+    run_match([_write_parquet(_pool(4000), tmp_path / "p.parquet")], out, METADATA, shard_rows=1000)
+    first = run_balance(out, t=50, seed=1)
+    curated = out / "curated-t50-seed1"
+    (curated / "part-00001.json").unlink()
+    (curated / "part-00001.parquet").unlink()
+    again = run_balance(out, t=50, seed=1)
+    assert again["balancing"] == first["balancing"]
+    assert again["top_entries"] == first["top_entries"]
+    assert (curated / "part-00001.parquet").exists()

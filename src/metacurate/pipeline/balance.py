@@ -54,7 +54,7 @@ class PartBalancer:
         if KEEP_PROB in table.column_names:  # balancing a balanced set again
             table = table.drop_columns([KEEP_PROB])
         kept = table.append_column(KEEP_PROB, pa.array(prob)).filter(keep)
-        write_parquet(self.out_dir / part.name, kept)
+        write_parquet(self.out_dir / part.name, kept, self.text_column)
         stats = {
             "part": part.name,
             "rows_in": len(table),

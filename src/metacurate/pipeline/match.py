@@ -69,7 +69,9 @@ class ShardMatcher:
             part = f"{shard.name}.parquet"
             # promote: JSON Lines batches may infer different types for the same column.
             write_parquet(
-                self.matched_dir / part, pa.concat_tables(kept, promote_options="permissive")
+                self.matched_dir / part,
+                pa.concat_tables(kept, promote_options="permissive"),
+                self.text_column,
             )
         stats = {
             "shard": shard.name,
