@@ -23,6 +23,8 @@ class _RateColumn(TextColumn):
 
     def render(self, task):
         speed = task.finished_speed or task.speed
+        if not speed and task.elapsed:  # one big step: rich has no speed samples yet
+            speed = task.completed / task.elapsed
         return f"{speed:,.0f} {self.unit}/s" if speed else f"- {self.unit}/s"
 
 
