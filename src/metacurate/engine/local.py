@@ -27,9 +27,11 @@ def run_tasks(
     worker: Callable[[Any], Any],
     tasks: Sequence[Any],
     workers: int,
-    on_done: Callable[[Any, Any], None] = lambda task, result: None,
-) -> list[Any]:
-    """Results of ``worker(task)`` in task order; ``on_done`` is called as each one finishes.
+    on_done: Callable[[Any, Any], None],
+) -> None:
+    """Call ``on_done(task, worker(task))`` for each task as it finishes, in any order.
+
+    Results are handed over, not kept: a stage with many parts must not hold them all.
 
     A worker with a ``warm_up()`` method gets it called here first, before any process starts.
     The first failure stops the pool and is raised; finished tasks have already written their
@@ -37,16 +39,12 @@ def run_tasks(
     """
     if hasattr(worker, "warm_up"):
         worker.warm_up()
-    results: list[Any] = [None] * len(tasks)
     if workers <= 1 or len(tasks) <= 1:
-        for i, task in enumerate(tasks):
-            results[i] = worker(task)
-            on_done(task, results[i])
-        return results
+        for task in tasks:
+            on_done(task, worker(task))
+        return
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     with context.Pool(min(workers, len(tasks)), initializer=_install, initargs=(worker,)) as pool:
         for i, result in pool.imap_unordered(_call, enumerate(tasks)):
-            results[i] = result
             on_done(tasks[i], result)
-    return results

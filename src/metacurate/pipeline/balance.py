@@ -43,7 +43,9 @@ class PartBalancer:
     out_dir: Path
 
     def warm_up(self) -> None:
-        pair_keys(pa.table({"text": ["load the compiled kernel once"]}), "text")
+        """Load the compiled kernels once, before workers are forked."""
+        table = pa.table({"text": ["warm up"], ENTRY_IDS: pa.array([[0]], pa.list_(pa.int32()))})
+        keep_decisions(pair_keys(table, "text"), table[ENTRY_IDS], np.ones(1), self.seed)
 
     def __call__(self, part: Path) -> tuple[dict, np.ndarray]:
         """The part's statistics and the entry counts of its kept rows."""
