@@ -23,6 +23,10 @@ def test_demo_curates_the_bundled_pool(tmp_path):
         < card["matching"]["rows_matched"]
         < card["inputs"]["rows_read"]
     )
+    card_md = (curated / "datacard.md").read_text()
+    # The card says where the default metadata comes from and how it differs from the paper's.
+    assert "WordNet 3.0 license" in card_md and "CC-BY-SA-4.0" in card_md
+    assert "stand-in for the paper's metadata" in card_md
     kept = pq.read_table(curated / "part-00000.parquet")
     assert kept.num_rows == card["balancing"]["rows_kept"]
     assert {"url", "uuid", "text", "entry_ids", "keep_prob"} <= set(kept.column_names)

@@ -327,6 +327,8 @@ def _render_markdown(card: dict, before: np.ndarray, after: np.ndarray, t: float
                 "lrrll",
             )
         )
+    if meta.get("notes"):
+        parts.append(_cell(meta["notes"]))
     unmatchable = meta.get("unmatchable_entries")
     examples = list(meta.get("unmatchable_examples") or [])
     text = (

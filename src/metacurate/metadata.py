@@ -28,6 +28,7 @@ class Metadata:
     entries: list[str]
     origin: str
     sources: list[Source] = field(default_factory=list)
+    notes: str = ""  # what a reader of the data card should know about this list
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -46,6 +47,7 @@ class Metadata:
         """The self-contained form written next to stage outputs (``metadata.json``)."""
         return {
             "origin": self.origin,
+            "notes": self.notes,
             "sources": [vars(s) for s in self.sources],
             "entries": self.entries,
         }
@@ -66,9 +68,8 @@ def default_metadata() -> Metadata:
     with (data / "default_metadata.json.gz").open("rb") as f:
         entries = json.loads(gzip.decompress(f.read()).decode("utf-8"))
     sidecar = json.loads((data / "default_metadata.sources.json").read_text("utf-8"))
-    return Metadata(
-        entries, f"{DEFAULT_NAME} ({sidecar['name']})", _sources_from(sidecar["sources"])
-    )
+    origin = f"{DEFAULT_NAME} ({sidecar['name']})"
+    return Metadata(entries, origin, _sources_from(sidecar["sources"]), sidecar.get("notes", ""))
 
 
 def _parse(path: Path, text: str) -> Metadata:
@@ -80,7 +81,8 @@ def _parse(path: Path, text: str) -> Metadata:
             raise InputError(f"{path}: not valid JSON metadata ({err})") from None
         if isinstance(loaded, dict) and "entries" in loaded:  # our own metadata.json
             origin = loaded.get("origin", str(path))
-            return Metadata(loaded["entries"], origin, _sources_from(loaded.get("sources", [])))
+            sources = _sources_from(loaded.get("sources", []))
+            return Metadata(loaded["entries"], origin, sources, loaded.get("notes", ""))
         if isinstance(loaded, list) and all(isinstance(e, str) for e in loaded):
             return Metadata(loaded, str(path))
         raise InputError(f"{path}: JSON metadata must be a list of strings")

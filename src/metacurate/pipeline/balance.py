@@ -167,6 +167,7 @@ def _card(
         },
         "metadata": {
             "origin": metadata.origin,
+            "notes": metadata.notes,
             "entries": len(metadata),
             "sha256": metadata.sha256,
             "sources": source_sizes,
