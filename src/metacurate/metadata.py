@@ -4,6 +4,7 @@ import gzip
 import hashlib
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 
@@ -33,7 +34,7 @@ class Metadata:
     def __len__(self) -> int:
         return len(self.entries)
 
-    @property
+    @cached_property
     def sha256(self) -> str:
         return entries_sha256(self.entries)
 
