@@ -28,22 +28,8 @@ ENTRIES = [
     "black dog",
 ]
 METADATA = Metadata(ENTRIES, "test")
-WORDS = [
-    "dog",
-    "cat",
-    "red",
-    "the",
-    "The",
-    "of",
-    "photo",
-    "new",
-    "york",
-    "a",
-    "1",
-    "black",
-    "zzz",
-    "qq",
-]
+# Every word of the entries (so multi-word entries can occur) plus words matching nothing.
+WORDS = list(dict.fromkeys(w for e in ENTRIES for w in e.split())) + ["zzz", "qq"]
 
 
 def _pool(n: int, seed: int = 0) -> pa.Table:

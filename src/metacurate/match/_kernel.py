@@ -11,6 +11,8 @@ entry, so a hash collision can cost time but never change the output.
 import numba as nb
 import numpy as np
 
+from metacurate.match.spacing import TO_SPACE, WRAPPED
+
 _U64 = np.uint64
 FNV_OFFSET = _U64(0xCBF29CE484222325)
 FNV_PRIME = _U64(0x100000001B3)
@@ -24,10 +26,8 @@ MAX_ENTRIES = 1 << 30  # ids + 1 must fit in the slot's 31 id bits
 
 # Byte classes: 0 ordinary, 1 piece separator (space, tab, LF, CR), 2 wrapped punctuation.
 BYTE_CLASS = np.zeros(256, dtype=np.uint8)
-for _b in b" \t\n\r":
-    BYTE_CLASS[_b] = 1
-for _b in b",.;:?!`":
-    BYTE_CLASS[_b] = 2
+BYTE_CLASS[list((" " + TO_SPACE).encode())] = 1
+BYTE_CLASS[list(WRAPPED.encode())] = 2
 
 _JIT = {"nogil": True, "cache": True}
 

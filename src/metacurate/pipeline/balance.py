@@ -169,7 +169,7 @@ def _card(
             "origin": metadata.origin,
             "notes": metadata.notes,
             "entries": len(metadata),
-            "sha256": metadata.sha256,
+            "sha256": match_summary["metadata"]["sha256"],
             "sources": source_sizes,
             "unmatchable_entries": match_summary["unmatchable_entries"],
             "unmatchable_examples": match_summary["unmatchable_examples"],
