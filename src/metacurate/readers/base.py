@@ -28,11 +28,16 @@ class Rejects:
 
     by_reason: Counter = field(default_factory=Counter)
     examples: list[str] = field(default_factory=list)
+    # What a reader saw that is not a rejection (web archives: records, pages, images, ...).
+    seen: Counter = field(default_factory=Counter)
 
     def add(self, reason: str, where: str, detail: str = "") -> None:
         self.by_reason[reason] += 1
         if len(self.examples) < MAX_EXAMPLES:
             self.examples.append(f"{where}: {reason}{f' ({detail})' if detail else ''}")
+
+    def count(self, what: str, n: int = 1) -> None:
+        self.seen[what] += n
 
     @property
     def total(self) -> int:
