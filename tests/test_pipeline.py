@@ -8,6 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 from reference import reference_match
 
+import metacurate.pipeline.shards as shards_module
 from metacurate.errors import OutputConflict
 from metacurate.metadata import Metadata
 from metacurate.pipeline.balance import run_balance
@@ -128,29 +129,41 @@ def test_tail_fraction_gives_the_same_run_as_its_t(tmp_path):
         assert (tmp_path / f"out/curated-t{t}-seed0" / name).stat().st_size > 0
 
 
-def test_resume_redoes_only_unfinished_parts(tmp_path):
+def _fail_on_shard(monkeypatch, index):
+    """Make reading shard ``index`` raise, as a kill during that shard would stop the run."""
+    real = shards_module.read_shard
+
+    def read(shard, *args):
+        if shard.index == index:
+            raise KeyboardInterrupt("killed")
+        return real(shard, *args)
+
+    monkeypatch.setattr(shards_module, "read_shard", read)
+
+
+def test_resume_redoes_only_unfinished_shards(tmp_path, monkeypatch):
     inputs = [_write_parquet(_pool(4000), tmp_path / "p.parquet")]
+    clean = run_match(inputs, tmp_path / "clean", METADATA, shard_rows=1000)
     out = tmp_path / "out"
-    run_match(inputs, out, METADATA, shard_rows=1000)
-    parts = sorted((out / "matched").glob("part-*.parquet"))
-    assert len(parts) == 4
-    before = {p.name: p.stat().st_mtime_ns for p in parts}
-    expected_counts = np.load(out / "entry_counts.npy")
-    # Simulate a kill during part 2: its marker is missing and a temporary is left behind.
-    (out / "matched/part-00002.json").unlink()
-    (out / "matched/part-00002.parquet").unlink()
-    (out / "matched/.part-00002.parquet.tmp-999").write_bytes(b"half a file")
-    (out / "match_summary.json").unlink()
+    with monkeypatch.context() as patch:
+        _fail_on_shard(patch, 2)
+        with pytest.raises(KeyboardInterrupt):
+            run_match(inputs, out, METADATA, shard_rows=1000)
+    assert not (out / "match_summary.json").exists()
+    assert not list((out / "matched").glob("part-*.parquet"))  # nothing looks complete
+    staged = {p.name: p.stat().st_mtime_ns for p in (out / "staging").glob("part-*.parquet")}
+    assert set(staged) == {"part-00000.parquet", "part-00001.parquet"}
+    (out / "staging/.part-00002.parquet.tmp-999").write_bytes(b"half a file")
+
     summary = run_match(inputs, out, METADATA, shard_rows=1000)
-    assert summary["shards_resumed"] == 3
-    after = {p.name: p.stat().st_mtime_ns for p in sorted((out / "matched").glob("part-*.parquet"))}
-    assert {k for k in after if after[k] == before.get(k)} == {
-        "part-00000.parquet",
-        "part-00001.parquet",
-        "part-00003.parquet",
-    }
-    assert not list((out / "matched").glob(".*tmp*"))
-    assert np.array_equal(np.load(out / "entry_counts.npy"), expected_counts)
+    assert summary["shards_resumed"] == 2
+    for name, mtime in staged.items():  # moved, not rewritten
+        assert (out / "matched" / name).stat().st_mtime_ns == mtime
+    assert not (out / "staging").exists()
+    assert summary["rows_written"] == clean["rows_written"]
+    assert np.array_equal(
+        np.load(out / "entry_counts.npy"), np.load(tmp_path / "clean/entry_counts.npy")
+    )
 
 
 def test_different_run_in_same_folder_is_refused_unless_overwrite(tmp_path):

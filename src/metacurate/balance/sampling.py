@@ -8,9 +8,10 @@ import numba as nb
 import numpy as np
 import pyarrow as pa
 
-from metacurate.columns import string_buffers
+from metacurate.hashing import JIT as _JIT
+from metacurate.hashing import image_id_column, string_hashes
+from metacurate.hashing import mix as _mix
 
-KEY_COLUMNS = ("url", "uuid")  # the first present identifies the image; the text is always used
 _U64 = np.uint64
 _GOLDEN = _U64(0x9E3779B97F4A7C15)
 
@@ -22,38 +23,11 @@ def entry_probabilities(counts: np.ndarray, t: float) -> np.ndarray:
         return np.minimum(1.0, t / counts)
 
 
-_JIT = {"nogil": True, "cache": True}
-
-
-@nb.njit(inline="always", **_JIT)
-def _mix(x):
-    """splitmix64 finaliser (uint64 arithmetic wraps as intended)."""
-    x = x ^ (x >> _U64(30))
-    x = x * _U64(0xBF58476D1CE4E5B9)
-    x = x ^ (x >> _U64(27))
-    x = x * _U64(0x94D049BB133111EB)
-    return x ^ (x >> _U64(31))
-
-
 @nb.njit(inline="always", **_JIT)
 def _uniform(seeded_key, entry_id):
     """The draw of one (pair, entry): 53 random bits as a float in [0, 1)."""
     x = _mix(seeded_key ^ (_U64(entry_id) * _GOLDEN + _U64(1)))
     return np.float64(x >> _U64(11)) * (1.0 / 9007199254740992.0)
-
-
-@nb.njit(**_JIT)
-def _hash_strings(data, offsets, valid):
-    out = np.empty(offsets.shape[0] - 1, dtype=np.uint64)
-    for i in range(out.shape[0]):
-        h = _U64(0xCBF29CE484222325)
-        if valid[i]:
-            for j in range(offsets[i], offsets[i + 1]):
-                h = (h ^ _U64(data[j])) * _U64(0x100000001B3)
-        else:
-            h = _U64(0x5BD1E9955BD1E995)  # nulls hash apart from every string, empty included
-        out[i] = _mix(h)
-    return out
 
 
 @nb.njit(**_JIT)
@@ -101,20 +75,11 @@ def _keep(keys, offsets, ids, valid, p, seed):
     return keep, keep_prob
 
 
-def string_hashes(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    return _hash_strings(*string_buffers(column))
-
-
 def pair_keys(table: pa.Table, text_column: str) -> np.ndarray:
     """64-bit key per row from its url (or uuid) and text."""
     key = string_hashes(table[text_column])
-    for name in KEY_COLUMNS:
-        if name in table.column_names:
-            other = table[name]
-            if not pa.types.is_string(other.type) and not pa.types.is_large_string(other.type):
-                other = other.cast(pa.string())
-            return _combine(key, string_hashes(other))
-    return key
+    image_id = image_id_column(table)
+    return key if image_id is None else _combine(key, string_hashes(table[image_id]))
 
 
 def uniform_draws(keys: np.ndarray, ids: np.ndarray, seed: int) -> np.ndarray:

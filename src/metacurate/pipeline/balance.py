@@ -117,7 +117,7 @@ def run_balance(
     # Parts done by an earlier run are counted from their files, new ones by their workers.
     counts_after = count_parts([curated / part.name for part in done], len(counts))
     worker = PartBalancer(p, seed, match_summary["text_column"], curated)
-    with stage_progress("balance", match_summary["rows_matched"]) as advance:
+    with stage_progress("balance", match_summary["rows_written"]) as advance:
         advance(sum(pq.read_metadata(part).num_rows for part in done))
 
         def finished(part: Path, result: tuple[dict, np.ndarray]) -> None:
@@ -181,6 +181,12 @@ def _card(
                 "rows_matched",
                 "rows_unmatched",
                 "rows_empty_text",
+                "rows_other_language",
+                "rows_duplicate",
+                "rows_written",
+                "languages",
+                "dedup",
+                "seen",
                 "rejected",
                 "matches_total",
                 "entries_matched",

@@ -4,6 +4,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 BATCH_ROWS = 65_536
+# Formats whose rows are extracted from crawled pages (they get language id by default).
+WEB_ARCHIVES = frozenset({"warc", "wat"})
 MAX_EXAMPLES = 5
 
 

