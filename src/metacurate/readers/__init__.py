@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from metacurate.errors import InputError
-from metacurate.readers import csv, jsonl, parquet
+from metacurate.readers import csv, jsonl, parquet, webdataset
 from metacurate.readers.base import Rejects, Shard
 
 SUFFIXES = {
@@ -23,12 +23,16 @@ SUFFIXES = {
     ".ndjson": "jsonl",
     ".csv": "csv",
     ".tsv": "tsv",
+    ".tar": "webdataset",
+    ".tar.gz": "webdataset",
+    ".tgz": "webdataset",
 }
 READERS: dict[str, Callable[[Shard, str, Rejects], Iterator[pa.Table]]] = {
     "parquet": parquet.read,
     "jsonl": jsonl.read,
     "csv": csv.read,
     "tsv": csv.read,
+    "webdataset": webdataset.read,
 }
 SHARD_ROWS = 100_000
 
