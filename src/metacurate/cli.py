@@ -1,4 +1,4 @@
-"""Command line: ``metacurate demo | curate | match | balance | explain``."""
+"""Command line: ``metacurate demo | curate | extract | match | balance | export | explain``."""
 
 import re
 import shlex
@@ -18,6 +18,7 @@ from metacurate.match.matcher import Matcher
 from metacurate.match.spacing import spaced
 from metacurate.metadata import load_metadata
 from metacurate.pipeline.balance import resolve_t, run_balance
+from metacurate.pipeline.extract import run_extract
 from metacurate.pipeline.match import COUNTS, METADATA, run_match
 from metacurate.progress import console
 
@@ -54,7 +55,27 @@ TailOpt = Annotated[
     ),
 ]
 Seed = Annotated[int, typer.Option(min=0, help="Seed of the balancing draws.")]
-Inputs = Annotated[list[str], typer.Argument(help="Parquet, JSON Lines (.gz) or CSV/TSV files.")]
+Inputs = Annotated[
+    list[str],
+    typer.Argument(
+        help="Parquet, JSON Lines (.gz), CSV/TSV, WARC (.warc.gz), CommonCrawl WAT (.warc.wat.gz)"
+        " or WebDataset (.tar) files."
+    ),
+]
+Lang = Annotated[
+    str | None,
+    typer.Option(
+        help="Keep texts whose fastText language is one of these codes ('en', 'en,de') or 'all'"
+        " (labelled, none dropped). Default: 'en' for WARC/WAT (the paper's setting); other"
+        " inputs are not language-identified."
+    ),
+]
+Dedup = Annotated[
+    bool,
+    typer.Option(
+        help="Keep one row per distinct (image url or uuid, text) across all inputs of the run."
+    ),
+]
 
 
 def _command() -> str:
@@ -95,13 +116,45 @@ def _print_match(summary: dict) -> None:
     share = f" ({summary['rows_matched'] / read:.1%})" if read else ""
     table.add_row("rows matched", f"{summary['rows_matched']:,}{share}")
     table.add_row("empty or null text", f"{summary['rows_empty_text']:,}")
+    _print_filters(table, summary)
+    table.add_row(
+        "matches", f"{summary['matches_total']:,} over {summary['entries_matched']:,} entries"
+    )
+    console.print(table)
+
+
+def _print_filters(table: Table, summary: dict) -> None:
+    """Rows that a language, de-duplication or reader rule removed, and what readers saw."""
+    langs = summary["languages"]
+    table.add_row(
+        "language", f"web archives: {langs['web_archives']}; other inputs: {langs['tables']}"
+    )
+    table.add_row("other language (dropped)", f"{summary['rows_other_language']:,}")
+    dedup = summary["dedup"]
+    table.add_row(
+        "duplicate pairs (dropped)",
+        f"{summary['rows_duplicate']:,}"
+        + (f" ({dedup['pairs_distinct']:,} distinct)" if dedup else " (de-duplication off)"),
+    )
+    table.add_row("rows written", f"{summary['rows_written']:,}")
+    for what, n in summary["seen"].items():
+        table.add_row(f"seen: {what}", f"{n:,}")
     for reason, n in summary["rejected"].items():
         table.add_row(f"rejected: {reason}", f"{n:,}")
     for example in summary["reject_examples"][:5]:
         table.add_row("", f"[dim]{example}[/]")
+
+
+def _print_extract(summary: dict) -> None:
+    table = Table(title="extract", show_header=False, title_justify="left")
     table.add_row(
-        "matches", f"{summary['matches_total']:,} over {summary['entries_matched']:,} entries"
+        "inputs",
+        f"{len(summary['inputs'])} files ({summary['shards_resumed']} resumed)",
     )
+    table.add_row("pairs read", f"{summary['rows_read']:,}")
+    table.add_row("empty or null text", f"{summary['rows_empty_text']:,}")
+    _print_filters(table, summary)
+    table.add_row("output", f"{summary['out']} ({len(summary['parts'])} Parquet parts)")
     console.print(table)
 
 
@@ -133,13 +186,41 @@ def match(
     out: Out,
     metadata: MetadataOpt = None,
     text_column: TextColumn = "text",
+    lang: Lang = None,
+    dedup: Dedup = True,
     workers: Workers = 1,
     overwrite: Overwrite = False,
 ) -> None:
     """Stages 1+2: match texts against the metadata and count matches per entry."""
     with _user_errors():
-        summary = run_match(inputs, out, load_metadata(metadata), text_column, workers, overwrite)
+        summary = run_match(
+            inputs,
+            out,
+            load_metadata(metadata),
+            text_column,
+            workers,
+            overwrite,
+            lang=lang,
+            dedup=dedup,
+        )
     _print_match(summary)
+
+
+@app.command()
+def extract(
+    inputs: Inputs,
+    out: Out,
+    text_column: TextColumn = "text",
+    lang: Lang = None,
+    dedup: Dedup = True,
+    workers: Workers = 1,
+    overwrite: Overwrite = False,
+) -> None:
+    """Parse only: one Parquet row per distinct (image, text) with url, uuid, page_url, source,
+    lang and crawl_file."""
+    with _user_errors():
+        summary = run_extract(inputs, out, text_column, workers, overwrite, lang, dedup)
+    _print_extract(summary)
 
 
 @app.command()
@@ -157,9 +238,12 @@ def balance(
     _print_balance(card)
 
 
-def _curate(inputs, out, metadata, text_column, t, tail_fraction, seed, workers, overwrite) -> None:
+def _curate(inputs, out, metadata, t, tail_fraction, seed, workers, overwrite, **match) -> None:
+    """``match``: run_match's keyword options (text_column, lang, dedup)."""
     with _user_errors():
-        summary = run_match(inputs, out, load_metadata(metadata), text_column, workers, overwrite)
+        summary = run_match(
+            inputs, out, load_metadata(metadata), workers=workers, overwrite=overwrite, **match
+        )
         _print_match(summary)
         card = run_balance(out, t, tail_fraction, seed, workers, overwrite, _command())
     _print_balance(card)
@@ -171,6 +255,8 @@ def curate(
     out: Out,
     metadata: MetadataOpt = None,
     text_column: TextColumn = "text",
+    lang: Lang = None,
+    dedup: Dedup = True,
     t: TOpt = None,
     tail_fraction: TailOpt = None,
     seed: Seed = 0,
@@ -180,7 +266,19 @@ def curate(
     """match then balance, in one command (default t: 20,000, the paper's for a 1.6B pool)."""
     if t is None and tail_fraction is None:
         t = PAPER_T
-    _curate(inputs, out, metadata, text_column, t, tail_fraction, seed, workers, overwrite)
+    _curate(
+        inputs,
+        out,
+        metadata,
+        t,
+        tail_fraction,
+        seed,
+        workers,
+        overwrite,
+        text_column=text_column,
+        lang=lang,
+        dedup=dedup,
+    )
 
 
 @app.command()
@@ -192,7 +290,7 @@ def demo(
 ) -> None:
     """Curate the bundled sample pool with the built-in metadata."""
     with resources.as_file(resources.files("metacurate") / "data" / "sample_pool.parquet") as pool:
-        _curate([str(pool)], out, None, "text", t, None, 0, workers, overwrite)
+        _curate([str(pool)], out, None, t, None, 0, workers, overwrite)
 
 
 def _latest_t(out: Path) -> int | None:

