@@ -232,6 +232,45 @@ def _files(names: Any) -> str:
 # --------------------------------------------------------------------------- statistics
 
 
+def _filter_rows(matching: dict, rows_read) -> list[list[str]]:
+    """Matching-table rows for the language and de-duplication filters, when the run had them."""
+    rows = []
+    for key, label in (
+        ("rows_other_language", "matched, other language (dropped)"),
+        ("rows_duplicate", "matched, duplicate (image, text) pair (dropped)"),
+        ("rows_written", "matched rows balanced"),
+    ):
+        if key in matching:
+            rows.append([label, _int(matching[key]), _pct(matching[key], rows_read)])
+    return rows
+
+
+def _filter_notes(matching: dict) -> list[str]:
+    notes = []
+    langs = matching.get("languages")
+    if langs:
+        notes.append(
+            f"Languages kept (fastText lid.176): web archives {_code(langs['web_archives'])}, "
+            f"other inputs {_code(langs['tables'])}."
+        )
+    if "dedup" in matching:
+        dedup = matching["dedup"]
+        notes.append(
+            "De-duplication: off."
+            if dedup is None
+            else f"De-duplication: one row per distinct (image, text) pair across all inputs, "
+            f"first occurrence in input order kept ({_int(dedup['pairs_distinct'])} distinct)."
+        )
+    seen = matching.get("seen") or {}
+    if seen:
+        notes.append(
+            "Web archives read: "
+            + ", ".join(f"{_int(n)} {_cell(k)}" for k, n in seen.items())
+            + "."
+        )
+    return notes
+
+
 def _tail_stats(before: np.ndarray, after: np.ndarray, t: float) -> dict[str, float | None]:
     """Where the ascending-sorted pool counts reach t, and the share of matches below it."""
     matched = before > 0
@@ -262,6 +301,8 @@ def _render_markdown(card: dict, before: np.ndarray, after: np.ndarray, t: float
 
     rows_read = matching.get("rows_read", inputs.get("rows_read"))
     rows_matched = matching.get("rows_matched")
+    # Rows the balance stage drew from: matched, in the chosen languages, distinct.
+    rows_written = matching.get("rows_written", rows_matched)
     n_entries = meta.get("entries")
     parts: list[str] = []
 
@@ -355,10 +396,12 @@ def _render_markdown(card: dict, before: np.ndarray, after: np.ndarray, t: float
                 ["read", _int(rows_read), _pct(rows_read, rows_read)],
                 ["matched (at least one entry)", _int(rows_matched), _pct(rows_matched, rows_read)],
                 ["unmatched (dropped)", _int(rows_unmatched), _pct(rows_unmatched, rows_read)],
+                *_filter_rows(matching, rows_read),
             ],
             "lrr",
         )
     )
+    parts.extend(_filter_notes(matching))
     rejected = matching.get("rejected") or {}
     if rejected:
         parts.append("Rows rejected by reason:")
@@ -406,7 +449,7 @@ def _render_markdown(card: dict, before: np.ndarray, after: np.ndarray, t: float
                 "pair is kept when the draw of any one of its matched entries succeeds.",
                 f"- Rows kept: {_int(rows_kept)}; expected {_dec(expected)} ± {_dec(std)}"
                 f"{deviation}.",
-                f"- Share of matched rows kept: {_pct(rows_kept, rows_matched)} "
+                f"- Share of matched rows kept: {_pct(rows_kept, rows_written)} "
                 f"({_pct(rows_kept, rows_read)} of rows read).",
                 f"- Matches kept: {_int(bal.get('matches_kept'))} of {_int(matches_total)} "
                 f"({_pct(bal.get('matches_kept'), matches_total)}).",
