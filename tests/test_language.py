@@ -41,6 +41,9 @@ def test_default_identifies_web_archives_only():
     assert default.for_shard(Shard(0, "x.parquet", "parquet")) is None
     chosen = Languages.from_option("fr")
     assert chosen.for_shard(Shard(0, "x.parquet", "parquet")).keep == {"fr"}
+    off = Languages.from_option("none")
+    assert off.for_shard(Shard(0, "x.warc.gz", "warc")) is None
+    assert off.describe() == {"web_archives": "not identified", "tables": "not identified"}
 
 
 def test_match_drops_other_languages_after_matching(tmp_path):

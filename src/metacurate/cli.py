@@ -65,8 +65,8 @@ Inputs = Annotated[
 Lang = Annotated[
     str | None,
     typer.Option(
-        help="Keep texts whose fastText language is one of these codes ('en', 'en,de') or 'all'"
-        " (labelled, none dropped). Default: 'en' for WARC/WAT (the paper's setting); other"
+        help="Keep texts whose fastText language is one of these codes ('en', 'en,de'), 'all'"
+        " (labelled, none dropped) or 'none' (no language id). Default: 'en' for WARC/WAT (the paper's setting); other"
         " inputs are not language-identified."
     ),
 ]

@@ -9,6 +9,7 @@ from metacurate.errors import InputError
 
 LANG = "lang"
 ALL = "all"
+NONE = "none"  # no language id at all (no lang column)
 UNKNOWN = "unknown"  # null or empty texts, which fastText cannot label
 
 
@@ -24,15 +25,18 @@ class LanguageFilter:
         self._detector = None
 
     @classmethod
-    def parse(cls, option: str) -> "LanguageFilter":
-        """From ``--lang``: "all", or comma-separated ISO 639 codes such as "en" or "en,de"."""
+    def parse(cls, option: str) -> "LanguageFilter | None":
+        """From ``--lang``: "all", "none" (no language id: None), or comma-separated ISO 639
+        codes such as "en" or "en,de"."""
         codes = frozenset(c.strip().lower() for c in option.split(",") if c.strip())
+        if codes == {NONE}:
+            return None
         if ALL in codes:
             return cls(None)
         bad = sorted(c for c in codes if not re.fullmatch(r"[a-z]{2,3}", c))
         if bad or not codes:
             raise InputError(
-                f"--lang {option!r}: expected 'all' or ISO 639 codes as fastText labels them,"
+                f"--lang {option!r}: expected 'all', 'none' or ISO 639 codes as fastText labels them,"
                 " such as 'en' or 'en,de'"
             )
         return cls(codes)

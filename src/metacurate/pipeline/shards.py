@@ -46,7 +46,7 @@ class Languages:
     unless told otherwise; tables are taken as they are unless ``--lang`` is given."""
 
     tables: LanguageFilter | None
-    archives: LanguageFilter
+    archives: LanguageFilter | None
 
     @classmethod
     def from_option(cls, option: str | None) -> "Languages":
@@ -59,10 +59,10 @@ class Languages:
         return self.archives if shard.format in WEB_ARCHIVES else self.tables
 
     def describe(self) -> dict:
-        return {
-            "web_archives": self.archives.describe(),
-            "tables": self.tables.describe() if self.tables else "not identified",
-        }
+        def name(chosen: LanguageFilter | None) -> str:
+            return chosen.describe() if chosen else "not identified"
+
+        return {"web_archives": name(self.archives), "tables": name(self.tables)}
 
 
 @dataclass(frozen=True)
