@@ -1,0 +1,373 @@
+"""The ``export`` stage: a curated folder (``curated-t{T}-seed{S}/``) -> files other tools read.
+
+- ``img2dataset``: one Parquet file with ``url``, ``caption``, ``uuid``, ``entry_ids``,
+  ``keep_prob`` (and ``page_url``, ``source``, ``lang`` when the curated parts have them), for
+  ``img2dataset --input_format parquet --url_col url --caption_col caption``. Rows without a url
+  cannot be downloaded and are skipped (counted as ``no_url``).
+- ``webdataset-json``: MetaCLIP's per-image texts. MetaCLIP's loader
+  (facebookresearch/MetaCLIP src/training/metaclip_wds.py) reads ``<uuid>.json`` holding
+  ``{"texts": [[kind, text], ...]}`` and picks ``texts[i][1]``. We write JSON Lines shards, one
+  object per uuid holding all its kept texts, plus the lists ``keep_prob`` and ``entry_ids``
+  aligned with ``texts`` (kind: MetaCLIP's own for texts read from MetaCLIP shards, else the
+  row's ``source``, else the text column's name). A uuid's rows may lie in several parts, so
+  rows are first spilled to buckets by a hash of the uuid (one shard per bucket): memory is
+  bounded by a bucket, not by the curated set. Shards are ``texts-NNNNN-of-NNNNN.jsonl``;
+  ``export.json`` (the summary) is written last and marks the export complete.
+
+Both read the parts batch by batch and publish each file under its name only once complete.
+"""
+
+import json
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from metacurate.counting import ENTRY_IDS
+from metacurate.datacard import JSON_NAME as DATACARD
+from metacurate.errors import InputError, OutputConflict
+from metacurate.hashing import string_hashes
+from metacurate.pipeline.balance import KEEP_PROB
+from metacurate.pipeline.match import SUMMARY as MATCH_SUMMARY
+from metacurate.readers.webdataset import url_uuid
+from metacurate.writers.atomic import TMP_MARK, atomic_path, write_json
+
+FORMATS = ("img2dataset", "webdataset-json")
+CARRIED = ("page_url", "source", "lang")  # kept in the img2dataset file when present
+BATCH_ROWS = 65_536
+# A bucket is grouped in memory as Python objects: about 1 KiB a row, so ~100 MiB a bucket.
+ROWS_PER_BUCKET = 100_000
+# Spill writers are all open at once: stay well under the usual limit of 1024 open files.
+# Past 51M rows a bucket holds rows / 512 (and memory grows with it).
+MAX_BUCKETS = 512
+SHARD_GLOB = "texts-?????-of-?????.jsonl"
+EXPORT_SUMMARY = "export.json"
+METACLIP_KIND_PREFIX = "json:texts:"  # the WebDataset reader's source for MetaCLIP texts
+LIST_IDS = pa.list_(pa.int32())
+
+
+@dataclass(frozen=True)
+class Curated:
+    """A curated folder's parts, its text column and what its parts hold."""
+
+    folder: Path
+    parts: list[Path]
+    text_column: str
+    columns: frozenset[str]  # in any part
+    rows: int
+
+
+def run_export(curated: Path, to: str, out: Path, overwrite: bool = False) -> dict:
+    """Export the curated folder ``curated`` as format ``to`` to ``out``; return a summary.
+
+    ``out`` is a Parquet file for ``img2dataset`` and a folder for ``webdataset-json``.
+    """
+    if to not in FORMATS:
+        raise InputError(f"unknown export format {to!r} (supported: {', '.join(FORMATS)})")
+    source = open_curated(Path(curated))
+    if to == "img2dataset":
+        return export_img2dataset(source, Path(out), overwrite)
+    return export_webdataset_json(source, Path(out), overwrite)
+
+
+# --- the curated folder ---------------------------------------------------------------------
+
+
+def open_curated(folder: Path) -> Curated:
+    if not folder.is_dir():
+        raise InputError(f"{folder}: no such folder")
+    parts = sorted(folder.glob("part-*.parquet"))
+    if not parts:
+        raise InputError(
+            f"{folder}: not a curated folder (no part-*.parquet); run `metacurate balance` first"
+        )
+    text_column = _text_column(folder)
+    columns: set[str] = set()
+    rows = 0
+    for part in parts:
+        names = pq.read_schema(part).names
+        for needed in (text_column, ENTRY_IDS, KEEP_PROB):
+            if needed not in names:
+                raise InputError(f"{part}: no column {needed!r}; columns found: {names}")
+        columns.update(names)
+        rows += pq.read_metadata(part).num_rows
+    return Curated(folder, parts, text_column, frozenset(columns), rows)
+
+
+def _text_column(folder: Path) -> str:
+    """The text column as the data card (or the match stage it came from) names it."""
+    named_in = [
+        (folder / DATACARD, ("inputs", "text_column")),
+        (folder.parent / MATCH_SUMMARY, ("text_column",)),
+    ]
+    for path, keys in named_in:
+        value = _json_field(path, keys)
+        if isinstance(value, str):
+            return value
+    raise InputError(
+        f"{folder}: cannot tell the text column ({DATACARD} missing or without inputs.text_column)"
+    )
+
+
+def _json_field(path: Path, keys: tuple[str, ...]):
+    try:
+        value = json.loads(path.read_text("utf-8"))
+        for key in keys:
+            value = value[key]
+        return value
+    except (OSError, json.JSONDecodeError, KeyError, TypeError):
+        return None
+
+
+def _batches(source: Curated, columns: list[str]) -> Iterator[pa.Table]:
+    """The parts' rows, BATCH_ROWS at a time, with those of ``columns`` each part has."""
+    for part in source.parts:
+        parquet = pq.ParquetFile(part)
+        present = [c for c in columns if c in parquet.schema_arrow.names]
+        for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=present):
+            if batch.num_rows:
+                yield pa.Table.from_batches([batch])
+
+
+def _strings(table: pa.Table, name: str) -> pa.Array:
+    """A column as strings; all null where this part lacks it."""
+    if name not in table.column_names:
+        return pa.nulls(len(table), pa.string())
+    return table[name].combine_chunks().cast(pa.string())
+
+
+def _uuids(table: pa.Table) -> pa.Array:
+    """The uuid column, filled from the url (MetaCLIP's id: sha224 of the url) where missing."""
+    given = _strings(table, "uuid")
+    if given.null_count == 0:
+        return given
+    urls = _strings(table, "url").to_pylist()
+    return pa.array(
+        [
+            uuid if uuid is not None else (url_uuid(url) if url else None)
+            for uuid, url in zip(given.to_pylist(), urls, strict=True)
+        ],
+        pa.string(),
+    )
+
+
+# --- img2dataset: one Parquet file ----------------------------------------------------------
+
+
+def export_img2dataset(source: Curated, out: Path, overwrite: bool) -> dict:
+    if "url" not in source.columns:
+        raise InputError(f"{source.folder}: no url column; img2dataset downloads images by url")
+    _claim_file(out, overwrite)
+    carried = [c for c in CARRIED if c in source.columns]
+    schema = pa.schema(
+        [
+            ("url", pa.string()),
+            ("caption", pa.string()),
+            ("uuid", pa.string()),
+            (ENTRY_IDS, LIST_IDS),
+            (KEEP_PROB, pa.float64()),
+            *[(c, pa.string()) for c in carried],
+        ]
+    )
+    wanted = ["url", source.text_column, "uuid", ENTRY_IDS, KEEP_PROB, *carried]
+    rows = no_url = 0
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+        for table in _batches(source, wanted):
+            urls = _strings(table, "url")
+            downloadable = pc.fill_null(pc.not_equal(urls, ""), False)
+            kept = table.filter(downloadable)
+            no_url += len(table) - len(kept)
+            if len(kept):
+                writer.write_table(_img2dataset_rows(kept, source.text_column, schema))
+                rows += len(kept)
+    return {
+        "format": "img2dataset",
+        "curated": str(source.folder),
+        "text_column": source.text_column,
+        "rows_in": source.rows,
+        "rows": rows,
+        "skipped": {"no_url": no_url} if no_url else {},
+        "columns": schema.names,
+        "files": 1,
+        "paths": [str(out)],
+        "next": (
+            f"img2dataset --url_list {out} --input_format parquet --url_col url"
+            ' --caption_col caption --save_additional_columns \'["uuid","keep_prob"]\''
+        ),
+    }
+
+
+def _img2dataset_rows(table: pa.Table, text_column: str, schema: pa.Schema) -> pa.Table:
+    columns = {
+        "url": _strings(table, "url"),
+        "caption": _strings(table, text_column),
+        "uuid": _uuids(table),
+        ENTRY_IDS: table[ENTRY_IDS].combine_chunks().cast(LIST_IDS),
+        KEEP_PROB: table[KEEP_PROB].combine_chunks().cast(pa.float64()),
+    }
+    for name in schema.names[len(columns) :]:
+        columns[name] = _strings(table, name)
+    return pa.table(columns, schema=schema)
+
+
+def _claim_file(out: Path, overwrite: bool) -> None:
+    if out.is_dir():
+        raise OutputConflict(f"{out} is a folder; give the path of the Parquet file to write")
+    if out.exists() and not overwrite:
+        raise OutputConflict(f"{out} already exists; use --overwrite to replace it")
+
+
+# --- webdataset-json: MetaCLIP texts per uuid -----------------------------------------------
+
+SPILL_SCHEMA = pa.schema(
+    [
+        ("uuid", pa.string()),
+        ("url", pa.string()),
+        ("kind", pa.string()),
+        ("text", pa.string()),
+        (KEEP_PROB, pa.float64()),
+        (ENTRY_IDS, LIST_IDS),
+    ]
+)
+
+
+def export_webdataset_json(source: Curated, out: Path, overwrite: bool) -> dict:
+    if not {"url", "uuid"} & source.columns:
+        raise InputError(f"{source.folder}: neither a url nor a uuid column to group texts by")
+    _claim_folder(out, overwrite)
+    buckets = min(MAX_BUCKETS, max(1, -(-source.rows // ROWS_PER_BUCKET)))
+    with tempfile.TemporaryDirectory(dir=out, prefix=".spill-") as spill_dir:
+        spills = [Path(spill_dir) / f"{b}.arrow" for b in range(buckets)]
+        rows, no_id = _spill(source, spills)
+        shards = [out / f"texts-{b:05d}-of-{buckets:05d}.jsonl" for b in range(buckets)]
+        uuids = sum(_write_shard(spill, shard) for spill, shard in zip(spills, shards, strict=True))
+    summary = {
+        "format": "webdataset-json",
+        "curated": str(source.folder),
+        "text_column": source.text_column,
+        "rows_in": source.rows,
+        "rows": rows,
+        "skipped": {"no_url_or_uuid": no_id} if no_id else {},
+        "uuids": uuids,
+        "shape": '{"uuid", "url", "texts": [[kind, text], ...], "keep_prob": [...],'
+        ' "entry_ids": [[...], ...]} per line',
+        "files": len(shards),
+        "paths": [str(p) for p in shards],
+    }
+    write_json(out / EXPORT_SUMMARY, summary)  # written last: the export is complete
+    return summary
+
+
+def _claim_folder(out: Path, overwrite: bool) -> None:
+    """Make ``out`` ready; only files an export writes there are ever removed."""
+    if out.exists() and not out.is_dir():
+        raise OutputConflict(f"{out} is a file; give a folder for the JSON Lines shards")
+    out.mkdir(parents=True, exist_ok=True)
+    if (out / EXPORT_SUMMARY).exists() and not overwrite:
+        raise OutputConflict(
+            f"{out} already holds an export ({EXPORT_SUMMARY}); use --overwrite to replace it"
+            " or choose another --out"
+        )
+    # Without export.json the shards are a killed export's: incomplete, safe to replace. Only
+    # this folder's own names: another stage may be writing temporaries in a subfolder.
+    owned = [
+        SHARD_GLOB,
+        EXPORT_SUMMARY,
+        ".spill-*",
+        f".texts-*{TMP_MARK}*",
+        f".{EXPORT_SUMMARY}{TMP_MARK}*",
+    ]
+    for path in [p for pattern in owned for p in out.glob(pattern)]:
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
+def _spill(source: Curated, spills: list[Path]) -> tuple[int, int]:
+    """Append every row to the spill file of its uuid's bucket; (rows spilled, rows skipped)."""
+    rows = no_id = 0
+    wanted = ["uuid", "url", source.text_column, "source", KEEP_PROB, ENTRY_IDS]
+    with ExitStack() as stack:
+        writers = [stack.enter_context(pa.ipc.new_file(path, SPILL_SCHEMA)) for path in spills]
+        for table in _batches(source, wanted):
+            spill = _spill_rows(table, source.text_column)
+            identified = spill.filter(pc.is_valid(spill["uuid"]))
+            no_id += len(spill) - len(identified)
+            rows += len(identified)
+            _scatter(identified, writers)
+    return rows, no_id
+
+
+def _spill_rows(table: pa.Table, text_column: str) -> pa.Table:
+    return pa.table(
+        {
+            "uuid": _uuids(table),
+            "url": _strings(table, "url"),
+            "kind": _kinds(table, text_column),
+            "text": _strings(table, text_column),
+            KEEP_PROB: table[KEEP_PROB].combine_chunks().cast(pa.float64()),
+            ENTRY_IDS: table[ENTRY_IDS].combine_chunks().cast(LIST_IDS),
+        },
+        schema=SPILL_SCHEMA,
+    )
+
+
+def _kinds(table: pa.Table, text_column: str) -> pa.Array:
+    """MetaCLIP's text kind ("alt", ...): the reader's ``json:texts:<kind>`` gives it back; any
+    other source is named as is, and rows without one by the text column."""
+    sources = _strings(table, "source")
+    kinds = pc.if_else(
+        pc.fill_null(pc.starts_with(sources, METACLIP_KIND_PREFIX), False),
+        pc.utf8_slice_codeunits(sources, len(METACLIP_KIND_PREFIX)),
+        sources,
+    )
+    return pc.fill_null(kinds, text_column)
+
+
+def _scatter(table: pa.Table, writers: list) -> None:
+    """Write each row to its bucket's writer (rows of a bucket keep their order)."""
+    if not len(table):
+        return
+    bucket = string_hashes(table["uuid"]) % np.uint64(len(writers))
+    order = np.argsort(bucket, kind="stable")
+    ordered = table.take(order)
+    bounds = np.searchsorted(bucket[order], np.arange(len(writers) + 1))
+    for b, writer in enumerate(writers):
+        if bounds[b + 1] > bounds[b]:
+            writer.write_table(ordered.slice(bounds[b], bounds[b + 1] - bounds[b]))
+
+
+def _write_shard(spill: Path, shard: Path) -> int:
+    """Group one bucket's rows by uuid (first-seen order) into JSON Lines; the number of uuids."""
+    with pa.memory_map(str(spill)) as source:
+        table = pa.ipc.open_file(source).read_all()
+    images = _group(table)
+    with atomic_path(shard) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        for image in images:
+            f.write(json.dumps(image, ensure_ascii=False) + "\n")
+    return len(images)
+
+
+def _group(table: pa.Table) -> list[dict]:
+    images: dict[str, dict] = {}
+    columns = [table[name].to_pylist() for name in SPILL_SCHEMA.names]
+    for uuid, url, kind, text, prob, ids in zip(*columns, strict=True):
+        image = images.get(uuid)
+        if image is None:
+            image = images[uuid] = {
+                "uuid": uuid,
+                "url": url,
+                "texts": [],
+                KEEP_PROB: [],
+                ENTRY_IDS: [],
+            }
+        image["texts"].append([kind, text])
+        image[KEEP_PROB].append(prob)
+        image[ENTRY_IDS].append(ids)
+    return list(images.values())

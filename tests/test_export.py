@@ -1,0 +1,232 @@
+"""export: a curated folder made by the real pipeline -> img2dataset Parquet / MetaCLIP JSON."""
+
+import io
+import json
+import tarfile
+from collections import defaultdict
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from metacurate.errors import InputError, OutputConflict
+from metacurate.metadata import Metadata
+from metacurate.pipeline import export
+from metacurate.pipeline.balance import run_balance
+from metacurate.pipeline.export import run_export
+from metacurate.pipeline.match import run_match
+from metacurate.readers.webdataset import url_uuid
+
+META = Metadata(["dog", "cat", "red", "photo", "black dog"], "test")
+WORDS = ["dog", "cat", "red", "photo", "black", "a", "of", "zzz"]
+TEXT = "alt"  # not the default "text": export must find the column from the data card
+
+
+def _texts(image: int) -> list[str]:
+    """Three distinct texts per image, most of them matching something."""
+    return [f"{WORDS[(image + k) % 7]} {WORDS[(image * 3 + k) % 8]} number {k}" for k in range(3)]
+
+
+def _pool(images: int, no_url_every: int = 0) -> pa.Table:
+    """Row k of every image comes after all rows k-1: an image's texts span several parts."""
+    rows = [(image, _texts(image)[k]) for k in range(3) for image in range(images)]
+    no_url = {i for i in range(images) if no_url_every and i % no_url_every == 0}
+    return pa.table(
+        {
+            "url": [None if i in no_url else f"https://img.test/{i}.jpg" for i, _ in rows],
+            TEXT: [text for _, text in rows],
+            "lang": ["en"] * len(rows),
+        }
+    )
+
+
+def _curate(tmp_path, pool: pa.Table, t: int = 100):
+    pq.write_table(pool, tmp_path / "pool.parquet", row_group_size=100)
+    out = tmp_path / "out"
+    run_match([str(tmp_path / "pool.parquet")], out, META, text_column=TEXT, shard_rows=100)
+    run_balance(out, t=t, seed=1)
+    (curated,) = out.glob("curated-t*-seed*")
+    return curated
+
+
+def _curated_table(curated) -> pa.Table:
+    return pa.concat_tables(
+        pq.read_table(p) for p in sorted(curated.glob("part-*.parquet"))
+    ).combine_chunks()
+
+
+@pytest.fixture(scope="module")
+def curated(tmp_path_factory):
+    folder = _curate(tmp_path_factory.mktemp("curate"), _pool(300))
+    assert len(list(folder.glob("part-*.parquet"))) > 3
+    return folder
+
+
+def _rows(table: pa.Table, text_column: str) -> list[tuple]:
+    cols = ["url", text_column, "entry_ids", "keep_prob"]
+    return sorted(zip(*(table[c].to_pylist() for c in cols), strict=True))
+
+
+def test_img2dataset_round_trips_every_curated_row(curated, tmp_path):
+    out = tmp_path / "export" / "pairs.parquet"
+    summary = run_export(curated, "img2dataset", out)
+    table = pq.read_table(out)
+    expected = _curated_table(curated)
+    assert table.column_names == ["url", "caption", "uuid", "entry_ids", "keep_prob", "lang"]
+    assert table.schema.field("entry_ids").type == pa.list_(pa.int32())
+    assert table.schema.field("keep_prob").type == pa.float64()
+    assert len(table) == len(expected) == summary["rows"] == summary["rows_in"]
+    assert _rows(table, "caption") == _rows(expected, TEXT)
+    assert table["uuid"].to_pylist() == [url_uuid(u) for u in table["url"].to_pylist()]
+    assert summary["files"] == 1 and summary["paths"] == [str(out)]
+    assert summary["skipped"] == {}
+    assert "--url_col url --caption_col caption" in summary["next"]
+    assert [p.name for p in out.parent.iterdir()] == ["pairs.parquet"]  # no temporary left
+
+
+def test_img2dataset_skips_and_counts_rows_without_url(tmp_path):
+    curated = _curate(tmp_path, _pool(100, no_url_every=4))
+    expected = _curated_table(curated)
+    without_url = expected["url"].null_count
+    assert without_url > 0
+    summary = run_export(curated, "img2dataset", tmp_path / "pairs.parquet")
+    table = pq.read_table(tmp_path / "pairs.parquet")
+    assert summary["skipped"] == {"no_url": without_url}
+    assert len(table) == summary["rows"] == len(expected) - without_url
+    assert table["url"].null_count == 0
+
+
+def _read_jsonl(folder) -> list[dict]:
+    return [
+        json.loads(line)
+        for shard in sorted(folder.glob("texts-*.jsonl"))
+        for line in shard.read_text("utf-8").splitlines()
+    ]
+
+
+def test_webdataset_json_groups_all_texts_of_a_uuid(curated, tmp_path, monkeypatch):
+    monkeypatch.setattr(export, "ROWS_PER_BUCKET", 50)  # several shards from a small set
+    out = tmp_path / "wds-json"
+    summary = run_export(curated, "webdataset-json", out)
+    images = _read_jsonl(out)
+    expected = _curated_table(curated)
+    assert summary["files"] == len(list(out.glob("texts-*.jsonl"))) > 1
+    assert summary["rows"] == len(expected) == sum(len(i["texts"]) for i in images)
+    uuids = [i["uuid"] for i in images]
+    assert len(uuids) == len(set(uuids)) == summary["uuids"]  # one object per uuid, all shards
+    by_url = defaultdict(list)
+    for row in expected.to_pylist():
+        by_url[row["url"]].append((TEXT, row[TEXT], row["keep_prob"], row["entry_ids"]))
+    got = {
+        i["url"]: sorted(
+            (kind, text, p, ids)
+            for (kind, text), p, ids in zip(i["texts"], i["keep_prob"], i["entry_ids"], strict=True)
+        )
+        for i in images
+    }
+    assert got == {url: sorted(rows) for url, rows in by_url.items()}
+    assert all(i["uuid"] == url_uuid(i["url"]) for i in images)
+    assert any(len(i["texts"]) > 1 for i in images)  # texts of one image from several parts
+    assert json.loads((out / "export.json").read_text())["uuids"] == len(images)
+    assert not list(out.glob(".*"))  # no spill or temporary left
+
+
+def _metaclip_tar(path, images: int) -> None:
+    with tarfile.open(path, "w") as tar:
+        for i in range(images):
+            uuid = f"{i:024x}"
+            texts = {"texts": [["alt", t] for t in _texts(i)] + [["title", f"red photo {i}"]]}
+            for name, data in (
+                (f"{uuid}.json", json.dumps(texts).encode()),
+                (f"{uuid}.jpeg", b"x"),
+            ):
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+
+
+def test_metaclip_shard_round_trips_to_metaclip_texts(tmp_path):
+    _metaclip_tar(tmp_path / "0.tar", 50)
+    out = tmp_path / "out"
+    run_match([str(tmp_path / "0.tar")], out, META)
+    run_balance(out, t=10**6)  # every matched pair kept
+    (curated,) = out.glob("curated-t*-seed*")
+    summary = run_export(curated, "webdataset-json", tmp_path / "json")
+    images = {i["uuid"]: i for i in _read_jsonl(tmp_path / "json")}
+    assert summary["rows"] == len(_curated_table(curated))
+    first = images[f"{0:024x}"]
+    assert first["url"] is None
+    assert ["title", "red photo 0"] in first["texts"]
+    assert all(kind in ("alt", "title") for i in images.values() for kind, _ in i["texts"])
+    assert all(p == 1.0 for i in images.values() for p in i["keep_prob"])
+    # The reader gives a url column (all null here): nothing img2dataset could download.
+    summary = run_export(curated, "img2dataset", tmp_path / "x.parquet")
+    assert summary["rows"] == 0
+    assert summary["skipped"] == {"no_url": len(_curated_table(curated))}
+
+
+def test_existing_outputs_conflict_unless_overwrite(curated, tmp_path):
+    pairs = tmp_path / "pairs.parquet"
+    run_export(curated, "img2dataset", pairs)
+    with pytest.raises(OutputConflict, match="already exists; use --overwrite"):
+        run_export(curated, "img2dataset", pairs)
+    first = pq.read_table(pairs)
+    assert run_export(curated, "img2dataset", pairs, overwrite=True)["rows"] == len(first)
+    assert pq.read_table(pairs).equals(first)
+
+    folder = tmp_path / "json"
+    run_export(curated, "webdataset-json", folder)
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(OutputConflict, match="already holds an export"):
+        run_export(curated, "webdataset-json", folder)
+    before = _read_jsonl(folder)
+    run_export(curated, "webdataset-json", folder, overwrite=True)
+    assert _read_jsonl(folder) == before
+    assert (folder / "notes.txt").read_text() == "mine"  # overwrite removes only export files
+
+    with pytest.raises(OutputConflict, match="is a folder"):
+        run_export(curated, "img2dataset", folder)
+    with pytest.raises(OutputConflict, match="is a file"):
+        run_export(curated, "webdataset-json", pairs)
+
+
+def test_a_killed_export_is_replaced_without_overwrite(curated, tmp_path):
+    folder = tmp_path / "json"
+    folder.mkdir()
+    (folder / "texts-00000-of-00009.jsonl").write_text('{"half": ')
+    (folder / ".texts-00001-of-00009.jsonl.tmp-123").write_text("partial")
+    (folder / ".spill-abc").mkdir()
+    summary = run_export(curated, "webdataset-json", folder)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        ["export.json", *(p.rsplit("/", 1)[-1] for p in summary["paths"])]
+    )
+
+
+def test_input_errors(curated, tmp_path):
+    with pytest.raises(InputError, match="nope: no such folder"):
+        run_export(tmp_path / "nope", "img2dataset", tmp_path / "a.parquet")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="not a curated folder"):
+        run_export(tmp_path / "empty", "img2dataset", tmp_path / "a.parquet")
+    with pytest.raises(InputError, match="unknown export format 'csv'"):
+        run_export(curated, "csv", tmp_path / "a.csv")
+
+
+def test_text_column_from_card_then_match_summary(tmp_path):
+    curated = _curate(tmp_path, _pool(30))
+    (curated / "datacard.json").unlink()  # the match stage's summary still names it
+    assert run_export(curated, "img2dataset", tmp_path / "a.parquet")["text_column"] == TEXT
+    (curated.parent / "match_summary.json").unlink()
+    with pytest.raises(InputError, match="cannot tell the text column"):
+        run_export(curated, "img2dataset", tmp_path / "b.parquet")
+
+
+def test_missing_text_column_names_the_part(tmp_path):
+    curated = _curate(tmp_path, _pool(30))
+    part = sorted(curated.glob("part-*.parquet"))[0]
+    table = pq.read_table(part)
+    pq.write_table(
+        table.rename_columns([n.replace(TEXT, "other") for n in table.column_names]), part
+    )
+    with pytest.raises(InputError, match=rf"{part.name}: no column 'alt'; columns found"):
+        run_export(curated, "webdataset-json", tmp_path / "json")
