@@ -25,7 +25,7 @@ def test_seen_pairs_keeps_exactly_first_occurrences(batches):
     """Against a Python set; small id values force probe chains and repeated keys."""
     seen, reference = SeenPairs(), set()
     for batch in batches:
-        ids = np.array([[v % 3, (v * 7919) << 1] for v in batch], dtype=np.uint64).reshape(-1, 2)
+        ids = np.array([[v % 3 + 1, (v * 7919) << 1] for v in batch], dtype=np.uint64).reshape(-1, 2)
         expected = []
         for row in ids.tolist():
             expected.append(tuple(row) not in reference)
@@ -51,6 +51,18 @@ def test_pair_ids_use_url_then_uuid_and_need_one():
     by_uuid = pair_ids(table.drop_columns(["url"]), "text")
     assert not (by_uuid[0] == by_uuid[1]).all() and (by_uuid[0] == by_uuid[2]).all()
     assert pair_ids(table.select(["text"]), "text") is None
+    # A null url falls back to the row's uuid; a row with neither is never a duplicate.
+    mixed = pa.table({"url": [None, None, None], "uuid": ["x", "x", None], "text": ["t"] * 3})
+    ids = pair_ids(mixed, "text")
+    assert (ids[0] == ids[1]).all() and (ids[2] == 0).all()
+    assert SeenPairs().first_seen(np.concatenate([ids, ids])).tolist() == [
+        True,
+        False,
+        True,
+        False,
+        False,
+        True,
+    ]
 
 
 def _pool(rows: list[tuple[str, str]], origin: str) -> pa.Table:

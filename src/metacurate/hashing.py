@@ -6,7 +6,8 @@ import pyarrow as pa
 
 from metacurate.columns import string_buffers
 
-# The first of these a table has identifies the image of a row; the text is always hashed too.
+# A row's image is identified by the first of these that is non-null for it (MetaCLIP's
+# WebDataset shards carry uuids but no urls); the text is always hashed too.
 IMAGE_ID_COLUMNS = ("url", "uuid")
 _U64 = np.uint64
 JIT = {"nogil": True, "cache": True}
@@ -43,5 +44,16 @@ def string_hashes(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return _hash_strings(*string_buffers(column))
 
 
-def image_id_column(table: pa.Table) -> str | None:
-    return next((name for name in IMAGE_ID_COLUMNS if name in table.column_names), None)
+def image_id_hashes(table: pa.Table) -> tuple[np.ndarray, np.ndarray] | None:
+    """(hash, has_id) per row from its url, else its uuid; None if the table has neither."""
+    hashes = has_id = None
+    for name in (c for c in IMAGE_ID_COLUMNS if c in table.column_names):
+        column = table[name]
+        valid = column.is_valid().to_numpy(zero_copy_only=False)
+        if hashes is None:
+            hashes, has_id = string_hashes(column), valid.copy()
+        else:
+            fill = ~has_id & valid
+            hashes[fill] = string_hashes(column)[fill]
+            has_id |= valid
+    return None if hashes is None else (hashes, has_id)

@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 
 from metacurate.hashing import JIT as _JIT
-from metacurate.hashing import image_id_column, string_hashes
+from metacurate.hashing import image_id_hashes, string_hashes
 from metacurate.hashing import mix as _mix
 
 _U64 = np.uint64
@@ -78,8 +78,11 @@ def _keep(keys, offsets, ids, valid, p, seed):
 def pair_keys(table: pa.Table, text_column: str) -> np.ndarray:
     """64-bit key per row from its url (or uuid) and text."""
     key = string_hashes(table[text_column])
-    image_id = image_id_column(table)
-    return key if image_id is None else _combine(key, string_hashes(table[image_id]))
+    image = image_id_hashes(table)
+    if image is None:
+        return key
+    hashes, has_id = image
+    return np.where(has_id, _combine(key, hashes), key)
 
 
 def uniform_draws(keys: np.ndarray, ids: np.ndarray, seed: int) -> np.ndarray:

@@ -11,18 +11,22 @@ import numba as nb
 import numpy as np
 import pyarrow as pa
 
-from metacurate.hashing import JIT, image_id_column, string_hashes
+from metacurate.hashing import JIT, image_id_hashes, string_hashes
 
 _EMPTY = np.uint64(0)
 _MIN_SLOTS = 1 << 16
 
 
 def pair_ids(table: pa.Table, text_column: str) -> np.ndarray | None:
-    """(n, 2) uint64 ids of the table's pairs, or None when it has no image id column."""
-    image_id = image_id_column(table)
-    if image_id is None:
+    """(n, 2) uint64 ids of the table's pairs, or None when it has no image id column. Rows
+    without an image id get the id (0, 0): never a duplicate, since their image is unknown."""
+    image = image_id_hashes(table)
+    if image is None:
         return None
-    return np.stack([string_hashes(table[image_id]), string_hashes(table[text_column])], axis=1)
+    hashes, has_id = image
+    ids = np.stack([hashes, string_hashes(table[text_column])], axis=1)
+    ids[~has_id] = 0
+    return ids
 
 
 @nb.njit(**JIT)
@@ -32,6 +36,9 @@ def _insert(table, ids, fresh):
     added = 0
     for i in range(ids.shape[0]):
         hi = ids[i, 0]
+        if hi == _EMPTY and ids[i, 1] == _EMPTY:  # no image id: kept, not remembered
+            fresh[i] = True
+            continue
         lo = ids[i, 1] | np.uint64(1)  # a stored lo is never 0, so 0 marks an empty slot
         slot = (hi ^ (lo >> np.uint64(7))) & mask
         while True:
