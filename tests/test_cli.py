@@ -68,3 +68,17 @@ def test_errors_are_one_line_and_exit_non_zero(tmp_path):
     result = runner.invoke(app, ["balance", str(tmp_path / "o"), "--t", "5"])
     assert result.exit_code == 2
     assert "run `metacurate match` first" in result.output
+
+
+def test_export_hands_the_demo_to_img2dataset(tmp_path):
+    assert runner.invoke(app, ["demo", str(tmp_path / "out")]).exit_code == 0
+    curated = tmp_path / f"out/curated-t{DEMO_T}-seed0"
+    target = tmp_path / "for_download.parquet"
+    result = runner.invoke(app, ["export", str(curated), "--to", "img2dataset", str(target)])
+    assert result.exit_code == 0, result.output
+    assert "img2dataset --url_list" in result.output
+    exported = pq.read_table(target)
+    assert exported.column_names[:2] == ["url", "caption"]
+    assert exported.num_rows == pq.read_metadata(curated / "part-00000.parquet").num_rows
+    refused = runner.invoke(app, ["export", str(curated), "--to", "csv", str(tmp_path / "x")])
+    assert refused.exit_code == 2 and "unknown export format 'csv'" in refused.output

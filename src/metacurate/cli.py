@@ -18,6 +18,7 @@ from metacurate.match.matcher import Matcher
 from metacurate.match.spacing import spaced
 from metacurate.metadata import load_metadata
 from metacurate.pipeline.balance import resolve_t, run_balance
+from metacurate.pipeline.export import FORMATS, run_export
 from metacurate.pipeline.extract import run_extract
 from metacurate.pipeline.match import COUNTS, METADATA, run_match
 from metacurate.progress import console
@@ -291,6 +292,33 @@ def demo(
     """Curate the bundled sample pool with the built-in metadata."""
     with resources.as_file(resources.files("metacurate") / "data" / "sample_pool.parquet") as pool:
         _curate([str(pool)], out, None, t, None, 0, workers, overwrite)
+
+
+@app.command()
+def export(
+    curated: Annotated[Path, typer.Argument(help="A curated-t{T}-seed{S} folder of `balance`.")],
+    out: Annotated[
+        Path,
+        typer.Argument(help="img2dataset: the Parquet file to write; webdataset-json: a folder."),
+    ],
+    to: Annotated[str, typer.Option("--to", help=f"Format: {' or '.join(FORMATS)}.")],
+    overwrite: Overwrite = False,
+) -> None:
+    """Hand the curated pairs to the next tool: img2dataset Parquet (url, caption, uuid,
+    entry_ids, keep_prob) or MetaCLIP-style per-uuid JSON texts. The rows are already
+    balanced: do not let a loader sample them by keep_prob again."""
+    with _user_errors():
+        summary = run_export(curated, to, out, overwrite)
+    table = Table(title="export", show_header=False, title_justify="left")
+    table.add_row("format", summary["format"])
+    table.add_row("rows", f"{summary['rows']:,} of {summary['rows_in']:,}")
+    for reason, n in summary["skipped"].items():
+        table.add_row(f"skipped: {reason}", f"{n:,}")
+    for path in summary["paths"][:5]:
+        table.add_row("wrote", str(path))
+    if "next" in summary:
+        table.add_row("next", summary["next"])
+    console.print(table)
 
 
 def _latest_t(out: Path) -> int | None:
