@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from metacurate.errors import InputError
-from metacurate.readers import csv, jsonl, parquet, webdataset
+from metacurate.readers import csv, jsonl, parquet, warc, wat, webdataset
 from metacurate.readers.base import Rejects, Shard
 
 SUFFIXES = {
@@ -26,6 +26,11 @@ SUFFIXES = {
     ".tar": "webdataset",
     ".tar.gz": "webdataset",
     ".tgz": "webdataset",
+    ".warc": "warc",
+    ".warc.gz": "warc",
+    ".wat": "wat",
+    ".wat.gz": "wat",
+    ".warc.wat.gz": "wat",
 }
 READERS: dict[str, Callable[[Shard, str, Rejects], Iterator[pa.Table]]] = {
     "parquet": parquet.read,
@@ -33,6 +38,8 @@ READERS: dict[str, Callable[[Shard, str, Rejects], Iterator[pa.Table]]] = {
     "csv": csv.read,
     "tsv": csv.read,
     "webdataset": webdataset.read,
+    "warc": warc.read,
+    "wat": wat.read,
 }
 SHARD_ROWS = 100_000
 
