@@ -82,3 +82,29 @@ def test_export_hands_the_demo_to_img2dataset(tmp_path):
     assert exported.num_rows == pq.read_metadata(curated / "part-00000.parquet").num_rows
     refused = runner.invoke(app, ["export", str(curated), "--to", "csv", str(tmp_path / "x")])
     assert refused.exit_code == 2 and "unknown export format 'csv'" in refused.output
+
+
+def test_curate_and_extract_read_web_archives(shared_data, tmp_path):
+    warcs = sorted(str(p) for p in (shared_data / "warc").glob("*.warc.gz"))
+    extracted = runner.invoke(app, ["extract", *warcs, "--out", str(tmp_path / "pairs")])
+    assert extracted.exit_code == 0, extracted.output
+    summary = json.loads((tmp_path / "pairs/extract_summary.json").read_text())
+    pairs = pa.concat_tables(
+        pq.read_table(p) for p in sorted((tmp_path / "pairs").glob("*.parquet"))
+    )
+    assert pairs.num_rows == summary["rows_written"] > 0
+    assert set(pairs["lang"].to_pylist()) == {"en"}  # web archives default to the paper's English
+    assert summary["rejected"]["corrupt_gzip"] >= 1  # the clipped sample, reported and survived
+    assert "corrupt_gzip" in extracted.output
+
+    curated = runner.invoke(
+        app, ["curate", *warcs, "--out", str(tmp_path / "out"), "--t", "2", "--lang", "all"]
+    )
+    assert curated.exit_code == 0, curated.output
+    kept = pq.read_table(next((tmp_path / "out/curated-t2-seed0").glob("part-*.parquet")))
+    assert {"url", "text", "uuid", "page_url", "source", "crawl_file", "lang"} <= set(
+        kept.column_names
+    )
+    card = json.loads((tmp_path / "out/curated-t2-seed0/datacard.json").read_text())
+    assert card["matching"]["seen"]["records"] == summary["seen"]["records"]
+    assert card["matching"]["rows_read"] == summary["rows_read"]  # --lang only filters later
