@@ -25,7 +25,8 @@ def test_seen_pairs_keeps_exactly_first_occurrences(batches):
     """Against a Python set; small id values force probe chains and repeated keys."""
     seen, reference = SeenPairs(), set()
     for batch in batches:
-        ids = np.array([[v % 3 + 1, (v * 7919) << 1] for v in batch], dtype=np.uint64).reshape(-1, 2)
+        rows = [[v % 3 + 1, (v * 7919) << 1] for v in batch]
+        ids = np.array(rows, dtype=np.uint64).reshape(-1, 2)
         expected = []
         for row in ids.tolist():
             expected.append(tuple(row) not in reference)
