@@ -248,7 +248,9 @@ def _filter_rows(matching: dict, rows_read) -> list[list[str]]:
 def _filter_notes(matching: dict) -> list[str]:
     notes = []
     langs = matching.get("languages")
-    if langs:
+    if langs and set(langs.values()) == {"not identified"}:
+        notes.append("Languages were not identified (no language filter).")
+    elif langs:
         notes.append(
             f"Languages kept (fastText lid.176): web archives {_code(langs['web_archives'])}, "
             f"other inputs {_code(langs['tables'])}."

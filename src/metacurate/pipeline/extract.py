@@ -39,7 +39,7 @@ def run_extract(
 ) -> dict:
     """Extract the pairs of ``inputs`` into ``out_dir`` (resuming); return the summary."""
     shards = plan_shards(inputs)
-    languages = Languages.from_option(lang)
+    languages = Languages.from_option(lang).used_by(shards)
     config = {
         "metacurate_version": __version__,
         "inputs": [input_identity(p) for p in inputs],

@@ -54,7 +54,7 @@ def run_match(
     ``lang``: None (web archives: English, tables: no language id), "all" or codes "en,de".
     """
     shards = plan_shards(inputs, **({"shard_rows": shard_rows} if shard_rows else {}))
-    languages = Languages.from_option(lang)
+    languages = Languages.from_option(lang).used_by(shards)
     config = {
         "metacurate_version": __version__,
         "inputs": [input_identity(p) for p in inputs],
