@@ -11,17 +11,8 @@ from pathlib import Path
 from metacurate import __version__
 from metacurate.pipeline import rundir
 from metacurate.pipeline.match import input_identity
-from metacurate.pipeline.shards import (
-    STAGING,
-    Languages,
-    ShardWorker,
-    publish_parts,
-    remove_staging,
-    stage_shards,
-    summarise,
-)
+from metacurate.pipeline.shards import STAGING, Languages, ShardWorker, finish, run_stage
 from metacurate.readers import plan_shards
-from metacurate.writers.atomic import write_json
 
 SUMMARY = "extract_summary.json"
 MANIFEST = "extract_run.json"
@@ -50,21 +41,10 @@ def run_extract(
     resuming = rundir.prepare(out_dir, MANIFEST, config, OWNED, overwrite)
     if resuming and (out_dir / SUMMARY).exists():
         return json.loads((out_dir / SUMMARY).read_text("utf-8"))
-    staging = out_dir / STAGING
-    worker = ShardWorker(text_column, staging, languages, matcher=None, dedup=dedup)
-    _, resumed = stage_shards(worker, shards, workers, out_dir, "extract")
-    stats, dedup_report = publish_parts(shards, staging, out_dir, text_column, None)
+    worker = ShardWorker(text_column, out_dir / STAGING, languages, matcher=None, dedup=dedup)
     summary = {
-        "inputs": inputs,
+        **run_stage(worker, shards, workers, out_dir, "extract", inputs).summary,
         "out": str(out_dir),
-        "text_column": text_column,
-        "languages": languages.describe(),
-        "dedup": dedup_report if dedup else None,
-        "workers": workers,
-        "shards": len(shards),
-        "shards_resumed": resumed,
-        **summarise(stats),
     }
-    write_json(out_dir / SUMMARY, summary)
-    remove_staging(staging)
+    finish(out_dir / SUMMARY, summary, worker.staging_dir)
     return summary

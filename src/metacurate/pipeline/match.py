@@ -13,15 +13,7 @@ from metacurate import __version__
 from metacurate.match.matcher import Matcher
 from metacurate.metadata import Metadata
 from metacurate.pipeline import rundir
-from metacurate.pipeline.shards import (
-    STAGING,
-    Languages,
-    ShardWorker,
-    publish_parts,
-    remove_staging,
-    stage_shards,
-    summarise,
-)
+from metacurate.pipeline.shards import STAGING, Languages, ShardWorker, finish, run_stage
 from metacurate.readers import plan_shards
 from metacurate.writers.atomic import write_json, write_npy
 
@@ -71,15 +63,14 @@ def run_match(
     if not (out_dir / METADATA).exists():
         write_json(out_dir / METADATA, metadata.to_json(), indent=None)
 
-    staging, matched_dir = out_dir / STAGING, out_dir / MATCHED
     matcher = Matcher(metadata.entries)
-    worker = ShardWorker(text_column, staging, languages, matcher, dedup)
-    counts, resumed = stage_shards(worker, shards, workers, matched_dir, "match")
-    stats, dedup_report = publish_parts(shards, staging, matched_dir, text_column, counts)
+    worker = ShardWorker(text_column, out_dir / STAGING, languages, matcher, dedup)
+    run = run_stage(worker, shards, workers, out_dir / MATCHED, "match", inputs)
+    counts = run.counts
     write_npy(out_dir / COUNTS, counts)
     unmatchable = matcher.unmatchable
     summary = {
-        "inputs": inputs,
+        **run.summary,
         "metadata": {
             "origin": metadata.origin,
             "entries": len(metadata),
@@ -87,18 +78,10 @@ def run_match(
         },
         "unmatchable_entries": len(unmatchable),
         "unmatchable_examples": [metadata.entries[i] for i in list(unmatchable)[:10]],
-        "text_column": text_column,
-        "languages": languages.describe(),
-        "dedup": dedup_report if dedup else None,
-        "workers": workers,
-        "shards": len(shards),
-        "shards_resumed": resumed,
-        **summarise(stats),
-        "rows_unmatched": sum(s["rows_read"] - s["rows_matched"] for s in stats),
+        "rows_unmatched": sum(s["rows_read"] - s["rows_matched"] for s in run.stats),
         "matches_total": int(counts.sum()),
         "entries_matched": int((counts > 0).sum()),
         "entries_unmatched": int((counts == 0).sum()),
     }
-    write_json(out_dir / SUMMARY, summary)
-    remove_staging(staging)
+    finish(out_dir / SUMMARY, summary, worker.staging_dir)
     return summary

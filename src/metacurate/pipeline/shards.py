@@ -245,7 +245,40 @@ def _publish(staged, table, final_dir, text_column, fresh) -> str | None:
     return final.name
 
 
-def remove_staging(staging: Path) -> None:
+@dataclass(frozen=True)
+class StageResult:
+    stats: list[dict]  # the final per-part statistics
+    counts: np.ndarray | None  # entry counts over the distinct pairs, when matching
+    summary: dict  # what match and extract both report
+
+
+def run_stage(
+    worker: ShardWorker,
+    shards: list[Shard],
+    workers: int,
+    final_dir: Path,
+    description: str,
+    inputs: list[str],
+) -> StageResult:
+    """Stage every shard, then publish the de-duplicated parts into ``final_dir``."""
+    counts, resumed = stage_shards(worker, shards, workers, final_dir, description)
+    stats, report = publish_parts(shards, worker.staging_dir, final_dir, worker.text_column, counts)
+    summary = {
+        "inputs": inputs,
+        "text_column": worker.text_column,
+        "languages": worker.languages.describe(),
+        "dedup": report if worker.dedup else None,
+        "workers": workers,
+        "shards": len(shards),
+        "shards_resumed": resumed,
+        **summarise(stats),
+    }
+    return StageResult(stats, counts, summary)
+
+
+def finish(summary_path: Path, summary: dict, staging: Path) -> None:
+    """Write the summary (it marks the stage complete), then drop the staged parts."""
+    write_json(summary_path, summary)
     shutil.rmtree(staging, ignore_errors=True)
 
 
