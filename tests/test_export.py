@@ -15,7 +15,7 @@ from metacurate.pipeline import export
 from metacurate.pipeline.balance import run_balance
 from metacurate.pipeline.export import run_export
 from metacurate.pipeline.match import run_match
-from metacurate.readers.webdataset import url_uuid
+from metacurate.readers.base import image_uuid
 
 META = Metadata(["dog", "cat", "red", "photo", "black dog"], "test")
 WORDS = ["dog", "cat", "red", "photo", "black", "a", "of", "zzz"]
@@ -77,7 +77,7 @@ def test_img2dataset_round_trips_every_curated_row(curated, tmp_path):
     assert table.schema.field("keep_prob").type == pa.float64()
     assert len(table) == len(expected) == summary["rows"] == summary["rows_in"]
     assert _rows(table, "caption") == _rows(expected, TEXT)
-    assert table["uuid"].to_pylist() == [url_uuid(u) for u in table["url"].to_pylist()]
+    assert table["uuid"].to_pylist() == [image_uuid(u) for u in table["url"].to_pylist()]
     assert summary["files"] == 1 and summary["paths"] == [str(out)]
     assert summary["skipped"] == {}
     assert "--url_col url --caption_col caption" in summary["next"]
@@ -125,7 +125,7 @@ def test_webdataset_json_groups_all_texts_of_a_uuid(curated, tmp_path, monkeypat
         for i in images
     }
     assert got == {url: sorted(rows) for url, rows in by_url.items()}
-    assert all(i["uuid"] == url_uuid(i["url"]) for i in images)
+    assert all(i["uuid"] == image_uuid(i["url"]) for i in images)
     assert any(len(i["texts"]) > 1 for i in images)  # texts of one image from several parts
     assert json.loads((out / "export.json").read_text())["uuids"] == len(images)
     assert not list(out.glob(".*"))  # no spill or temporary left

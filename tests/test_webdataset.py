@@ -12,7 +12,8 @@ from metacurate.metadata import Metadata
 from metacurate.pipeline.match import run_match
 from metacurate.readers import Rejects, detect_format, plan_shards, read_shard
 from metacurate.readers import webdataset as wds
-from metacurate.readers.webdataset import split_name, url_uuid
+from metacurate.readers.base import image_uuid
+from metacurate.readers.webdataset import split_name
 
 IMAGE = bytes(range(256)) * 40  # stands in for a JPEG: 10 KiB the reader must never decode
 
@@ -67,7 +68,7 @@ def test_img2dataset_shard_one_row_per_sample(tmp_path):
     assert table["source"].to_pylist() == ["txt"] * 3
     assert table["key"].to_pylist() == ["000000000", "000000001", "000000002"]
     assert table["url"].to_pylist() == [f"https://x.org/{i}.jpg" for i in range(3)]
-    assert table["uuid"].to_pylist() == [url_uuid(f"https://x.org/{i}.jpg") for i in range(3)]
+    assert table["uuid"].to_pylist() == [image_uuid(f"https://x.org/{i}.jpg") for i in range(3)]
     assert len(table["uuid"][0].as_py()) == 24
     assert rejects.total == 0
     assert rejects.seen["samples"] == 3
@@ -119,7 +120,7 @@ def test_bad_members_are_counted_and_reading_goes_on(tmp_path):
     table, rejects = _read(_write_tar(tmp_path / "bad.tar", members))
     assert table["text"].to_pylist() == ["caf\ufffd dog", "ok", ""]
     assert table["key"].to_pylist() == ["c", "e", "f"]
-    assert table["uuid"].to_pylist() == [None, "e", url_uuid("https://f")]
+    assert table["uuid"].to_pylist() == [None, "e", image_uuid("https://f")]
     assert dict(rejects.by_reason) == {
         "sample_without_text": 3,
         "malformed_json": 2,

@@ -36,7 +36,7 @@ from metacurate.errors import InputError, OutputConflict
 from metacurate.hashing import string_hashes
 from metacurate.pipeline.balance import KEEP_PROB
 from metacurate.pipeline.match import SUMMARY as MATCH_SUMMARY
-from metacurate.readers.webdataset import url_uuid
+from metacurate.readers.base import image_uuid
 from metacurate.writers.atomic import TMP_MARK, atomic_path, write_json
 
 FORMATS = ("img2dataset", "webdataset-json")
@@ -151,7 +151,7 @@ def _uuids(table: pa.Table) -> pa.Array:
     urls = _strings(table, "url").to_pylist()
     return pa.array(
         [
-            uuid if uuid is not None else (url_uuid(url) if url else None)
+            uuid if uuid is not None else (image_uuid(url) if url else None)
             for uuid, url in zip(given.to_pylist(), urls, strict=True)
         ],
         pa.string(),

@@ -1,9 +1,12 @@
 """What every reader shares: the unit of work (a shard) and the ledger of rejected records."""
 
+import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 
 BATCH_ROWS = 65_536
+UUID_HEX = 24
+REPLACEMENT = "\ufffd"
 # Formats whose rows are extracted from crawled pages (they get language id by default).
 WEB_ARCHIVES = frozenset({"warc", "wat"})
 MAX_EXAMPLES = 5
@@ -44,3 +47,18 @@ class Rejects:
     @property
     def total(self) -> int:
         return sum(self.by_reason.values())
+
+
+def image_uuid(url: str) -> str:
+    """MetaCLIP's image id: the first 24 hex digits of SHA-224 of the (resolved) URL."""
+    return hashlib.sha224(url.encode("utf-8")).hexdigest()[:UUID_HEX]
+
+
+def arrow_safe_text(value: str) -> str:
+    """Lone surrogates (legal in JSON, not in Arrow) become U+FFFD so the stored text is what
+    gets matched."""
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        return "".join(c if not 0xD800 <= ord(c) <= 0xDFFF else REPLACEMENT for c in value)

@@ -8,19 +8,7 @@ from collections.abc import Iterator
 import pyarrow as pa
 
 from metacurate.errors import InputError
-from metacurate.readers.base import BATCH_ROWS, Rejects, Shard
-
-REPLACEMENT = "\ufffd"
-
-
-def _valid_text(value: str) -> str:
-    """Lone surrogates (legal in JSON, not in Arrow) become U+FFFD so the stored text is what
-    gets matched."""
-    try:
-        value.encode("utf-8")
-        return value
-    except UnicodeEncodeError:
-        return "".join(c if not 0xD800 <= ord(c) <= 0xDFFF else REPLACEMENT for c in value)
+from metacurate.readers.base import BATCH_ROWS, Rejects, Shard, arrow_safe_text
 
 
 def _lines(path: str, rejects: Rejects) -> Iterator[tuple[int, bytes]]:
@@ -60,7 +48,7 @@ def _records(shard: Shard, text_column: str, rejects: Rejects) -> Iterator[dict]
             rejects.add("text_not_a_string", where, type(text).__name__)
             continue
         if text is not None:
-            record[text_column] = _valid_text(text)
+            record[text_column] = arrow_safe_text(text)
         yield record
 
 

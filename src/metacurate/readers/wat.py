@@ -28,8 +28,7 @@ import orjson
 import pyarrow as pa
 from fastwarc.warc import WarcRecordType
 
-from metacurate.readers.base import Rejects, Shard
-from metacurate.readers.jsonl import _valid_text
+from metacurate.readers.base import Rejects, Shard, arrow_safe_text
 from metacurate.readers.warc import archive_records
 from metacurate.readers.webpage import Image, PageRows, page_url_of
 
@@ -121,7 +120,7 @@ def _string(value: Any, strict: bool) -> str | None:
     """A JSON string fit for Arrow: lone surrogates (only possible when not strict) -> U+FFFD."""
     if not isinstance(value, str):
         return None
-    return value if strict else _valid_text(value)
+    return value if strict else arrow_safe_text(value)
 
 
 def _images(links: list, strict: bool) -> list[Image]:

@@ -12,7 +12,6 @@ its base name, directory kept (WebDataset's rule). Only text members are read:
 Image members are never read: streaming mode ("r|*") skips their data block by block.
 """
 
-import hashlib
 import json
 import tarfile
 import zlib
@@ -22,14 +21,12 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from metacurate.errors import InputError
-from metacurate.readers.base import BATCH_ROWS, Rejects, Shard
-from metacurate.readers.jsonl import _valid_text
+from metacurate.readers.base import BATCH_ROWS, Rejects, Shard, arrow_safe_text, image_uuid
 
 COLUMNS = ("key", "url", "uuid", "source")
 TEXT_EXTENSIONS = {"txt", "json"}
 # A caption file this large is not a caption; refuse it rather than hold it in memory.
 MAX_TEXT_MEMBER = 8 << 20
-UUID_HEX = 24
 
 
 @dataclass
@@ -48,11 +45,6 @@ def split_name(name: str) -> tuple[str, str]:
     folder, _, base = name.rpartition("/")
     stem, _, ext = base.partition(".")
     return (f"{folder}/{stem}" if folder else stem), ext.lower()
-
-
-def url_uuid(url: str) -> str:
-    """MetaCLIP's image id: the first 24 hex digits of SHA-224 of the url."""
-    return hashlib.sha224(url.encode("utf-8", "surrogatepass")).hexdigest()[:UUID_HEX]
 
 
 def _decode(data: bytes, where: str, rejects: Rejects) -> str:
@@ -74,9 +66,9 @@ def _add_json(sample: Sample, text: str, where: str, rejects: Rejects) -> None:
         rejects.add("malformed_json", where, "not an object")
         return
     if isinstance(record.get("url"), str):
-        sample.url = _valid_text(record["url"])
+        sample.url = arrow_safe_text(record["url"])
     if isinstance(record.get("uuid"), str):
-        sample.uuid = _valid_text(record["uuid"])
+        sample.uuid = arrow_safe_text(record["uuid"])
     for name in ("caption", "text"):
         _add_text(sample, f"json:{name}", record.get(name), where, rejects)
     texts = record.get("texts")
@@ -91,7 +83,7 @@ def _add_metaclip_texts(sample: Sample, texts, where: str, rejects: Rejects) -> 
     sample.metaclip = True
     for item in texts:
         if isinstance(item, list) and len(item) >= 2 and isinstance(item[0], str):
-            _add_text(sample, f"json:texts:{_valid_text(item[0])}", item[1], where, rejects)
+            _add_text(sample, f"json:texts:{arrow_safe_text(item[0])}", item[1], where, rejects)
         else:
             _add_text(sample, "json:texts", item, where, rejects)
 
@@ -102,7 +94,7 @@ def _add_text(sample: Sample, source: str, value, where: str, rejects: Rejects) 
     if not isinstance(value, str):
         rejects.add("text_not_a_string", where, f"{source} is {type(value).__name__}")
         return
-    sample.texts.append((source, _valid_text(value)))
+    sample.texts.append((source, arrow_safe_text(value)))
 
 
 class _EndAwareInfo(tarfile.TarInfo):
@@ -195,7 +187,7 @@ def _uuid(sample: Sample) -> str | None:
         return sample.uuid
     if sample.metaclip:
         return sample.key
-    return url_uuid(sample.url) if sample.url is not None else None
+    return image_uuid(sample.url) if sample.url is not None else None
 
 
 def read(shard: Shard, text_column: str, rejects: Rejects) -> Iterator[pa.Table]:

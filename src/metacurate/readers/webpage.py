@@ -6,28 +6,21 @@ the URLs, normalises and de-duplicates the texts, and collects the rows column b
 batch costs one ``pa.table`` call, not one dict per row.
 """
 
-import hashlib
 from collections.abc import Iterable, Iterator
 from urllib.parse import urljoin, urlsplit
 
 import pyarrow as pa
 
-from metacurate.readers.base import BATCH_ROWS, Rejects
+from metacurate.readers.base import BATCH_ROWS, Rejects, image_uuid
 
 SOURCES = ("alt", "title", "data-image-title")
 # Longer "alt texts" are pasted articles or base64 blobs, not captions; they are counted, not kept.
 MAX_TEXT_CHARS = 4096
-UUID_HEX = 24
 HTTP_PREFIXES = ("http://", "https://")
 # HTML strips ASCII whitespace around a URL attribute before parsing it.
 ASCII_WHITESPACE = " \t\n\f\r"
 # Image = (src, alt, title, data-image-title); any of them may be None (attribute absent).
 Image = tuple[str | None, str | None, str | None, str | None]
-
-
-def image_uuid(url: str) -> str:
-    """MetaCLIP's image id: the first 24 hex digits of SHA-224 of the resolved URL."""
-    return hashlib.sha224(url.encode("utf-8")).hexdigest()[:UUID_HEX]
 
 
 def normalise_text(text: str) -> str:
