@@ -214,17 +214,20 @@ def publish_parts(
         fresh = seen.first_seen(np.load(ids_path)) if ids_path.exists() else None
         duplicates = 0 if fresh is None else int(len(fresh) - fresh.sum())
         staged = staging / s["parquet"] if s["parquet"] else None
+        published = final_json.exists()  # by an interrupted run
         table = None
-        if duplicates and staged.exists():
+        if duplicates and staged.exists() and (counts is not None or not published):
             table = pq.read_table(staged)
             if counts is not None:  # counts hold the staged rows: take the dropped ones out
                 counts -= count_ids(table[ENTRY_IDS].filter(pa.array(~fresh)), len(counts))
-        if not final_json.exists():
-            s["parquet"] = _publish(staged, table, final_dir, text_column, fresh)
-            s["rows_duplicate"] = duplicates
-            s["rows_written"] = s["rows_staged"] - duplicates
-            write_json(final_json, s)
-        stats.append(json.loads(final_json.read_text("utf-8")))
+        if published:
+            stats.append(json.loads(final_json.read_text("utf-8")))
+            continue
+        s["parquet"] = _publish(staged, table, final_dir, text_column, fresh)
+        s["rows_duplicate"] = duplicates
+        s["rows_written"] = s["rows_staged"] - duplicates
+        write_json(final_json, s)
+        stats.append(s)
     report = {"pairs_distinct": seen.size, "id_set_bytes": seen.nbytes}
     return stats, report
 
