@@ -37,15 +37,17 @@ import gzip
 import hashlib
 import json
 import re
-import string
 import sys
 import time
-import unicodedata
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from html.parser import HTMLParser
 from pathlib import Path
+
+from metacurate.metadata_builder.entries import is_single_punctuation
+from metacurate.metadata_builder.entries import merge as merge_sources
+from metacurate.metadata_builder.wordnet import WORDNET_FILES, wordnet_names
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 OUT_DIR = REPO_ROOT / "src" / "metacurate" / "data"
@@ -64,22 +66,15 @@ DIFFERS_FROM_PAPER = (
 )
 BUDGET = 500_000
 WORDNET_EXPECTED = 86_654
-# Order of NLTK's WordNetCorpusReader._FILEMAP ({ADJ: "adj", ADV: "adv", NOUN: "noun",
-# VERB: "verb"}), which is the order wn.all_synsets() walks when no pos is given.
-WORDNET_FILES = ("adj", "adv", "noun", "verb")
 WORDFREQ_LANG = "en"
 WORDFREQ_WORDLIST = "large"
 # "lower": wordfreq words as they are (case-folded); "lower+capitalised": each word followed
 # by its Capitalised variant. Chosen by the measurement described in docs/default-metadata.md.
 CASING = "lower+capitalised"
 
-# MetaCLIP's reference builder drops entries equal to one character of string.punctuation.
-FORBIDDEN_SINGLE = frozenset(string.punctuation)
 # Characters the matcher wraps in spaces (SPEC section 2): an entry containing one of them can
 # never match, except the bare character itself, which is dropped as punctuation anyway.
 WRAPPED = frozenset(",.;:?!`")
-# NLTK: m = re.match(r"(.*?)(\(.*\))?$", lemma_name); lemma_name, syn_mark = m.groups()
-_SYNTACTIC_MARKER = re.compile(r"(.*?)(\(.*\))?$")
 # wordfreq stores every multi-digit number with its digits replaced by 0 ("2019" -> "0000",
 # "90s" -> "00s"), so any candidate with two adjacent ASCII digits is a placeholder.
 _SMASHED_NUMBER = re.compile(r"[0-9][0-9]")
@@ -88,53 +83,12 @@ _SMASHED_NUMBER = re.compile(r"[0-9][0-9]")
 # --------------------------------------------------------------------------- WordNet part
 
 
-def wordnet_synset_names(wordnet_dir: str | Path) -> Iterator[str]:
-    """Yield one name per synset of the WordNet data files, in NLTK's all_synsets() order.
-
-    name = NLTK's synset name (first lemma, syntactic marker removed, lower-cased) up to its
-    first ".", with "_" -> " ". Can be empty (".22_caliber").
-    """
-    wordnet_dir = Path(wordnet_dir)
-    for pos_file in WORDNET_FILES:
-        with open(wordnet_dir / f"data.{pos_file}", encoding="utf-8") as f:
-            for line in f:
-                # Licence header lines start with two spaces; NLTK skips any line whose first
-                # character is whitespace.
-                if not line or line[0].isspace():
-                    continue
-                # synset_offset lex_filenum ss_type w_cnt word lex_id ...
-                first_lemma = line.split(" ", 5)[4]
-                lemma = _SYNTACTIC_MARKER.match(first_lemma).group(1)
-                yield lemma.lower().split(".", 1)[0].replace("_", " ")
-
-
-def wordnet_names(wordnet_dir: str | Path = DEFAULT_WORDNET_DIR) -> list[str]:
-    """The WordNet part of the default metadata: "0".."99" then de-duplicated synset names.
-
-    Keeps first occurrences, drops empty names and single punctuation characters. For WordNet
-    3.0 the result has exactly 86,654 entries.
-    """
-    names = [str(i) for i in range(100)]
-    seen = set(names)
-    for name in wordnet_synset_names(wordnet_dir):
-        if name and name not in FORBIDDEN_SINGLE and name not in seen:
-            seen.add(name)
-            names.append(name)
-    return names
-
-
 # --------------------------------------------------------------------------- wordfreq part
 
 
 def can_never_match(entry: str) -> bool:
     """True for entries that MetaCLIP's sub-string matching can never return."""
     return any(c in WRAPPED or c.isspace() for c in entry)
-
-
-def is_single_punctuation(entry: str) -> bool:
-    return len(entry) == 1 and (
-        entry in FORBIDDEN_SINGLE or unicodedata.category(entry).startswith("P")
-    )
 
 
 def unigram_candidates(words: Iterable[str]) -> Iterator[str]:
@@ -185,23 +139,9 @@ def wordfreq_words(lang: str = WORDFREQ_LANG, wordlist: str = WORDFREQ_WORDLIST)
 
 
 def merge(parts: list[tuple[str, Iterable[str]]], budget: int) -> tuple[list[str], list[dict]]:
-    """De-duplicated concatenation of the parts, stopped at ``budget`` entries.
-
-    Returns the entries and one ``{"name", "start", "stop"}`` range per part.
-    """
-    entries: list[str] = []
-    seen: set[str] = set()
-    ranges = []
-    for name, items in parts:
-        start = len(entries)
-        for e in items:
-            if len(entries) >= budget:
-                break
-            if e and e not in seen:
-                seen.add(e)
-                entries.append(e)
-        ranges.append({"name": name, "start": start, "stop": len(entries)})
-    return entries, ranges
+    """The package's merge, with ranges as the sidecar's ``{"name", "start", "stop"}``."""
+    entries, ranges = merge_sources(parts, budget)
+    return entries, [{"name": r.name, "start": r.start, "stop": r.stop} for r in ranges]
 
 
 # --------------------------------------------------------------------------- measurement

@@ -1,4 +1,5 @@
-"""Command line: ``metacurate demo | curate | extract | match | balance | export | explain``."""
+"""Command line: ``metacurate demo | curate | extract | match | balance | export | explain |
+metadata build | metadata stats``."""
 
 import re
 import shlex
@@ -17,6 +18,8 @@ from metacurate.errors import InputError, OutputConflict
 from metacurate.match.matcher import Matcher
 from metacurate.match.spacing import spaced
 from metacurate.metadata import load_metadata
+from metacurate.metadata_builder.builder import DEFAULT_BUDGET, BuildOptions, build_metadata
+from metacurate.metadata_builder.stats import source_stats
 from metacurate.pipeline.balance import resolve_t, run_balance
 from metacurate.pipeline.export import FORMATS, run_export
 from metacurate.pipeline.extract import run_extract
@@ -377,3 +380,118 @@ def explain(
     console.print(
         f"t = {t:,} (tail fraction {tail:.1%}); keep probability 1 - prod(1 - p_e) = {keep:.4f}"
     )
+
+
+metadata_app = typer.Typer(
+    no_args_is_help=True,
+    help="Build metadata from WordNet and Wikipedia as the paper did, or describe a list.",
+)
+app.add_typer(metadata_app, name="metadata")
+
+
+@metadata_app.command("build")
+def metadata_build(
+    out: Out,
+    wordnet: Annotated[
+        Path | None,
+        typer.Option(help="WordNet 3.x dict folder (data.noun, ...); default: the bundled names."),
+    ] = None,
+    wikipedia: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="English Wikipedia dump (pages-articles .xml.bz2) or WikiExtractor output;"
+            " repeat for several files."
+        ),
+    ] = None,
+    pageviews: Annotated[
+        list[Path] | None,
+        typer.Option(help="Folder of pageviews-YYYYMMDD-HH0000.gz files, or files; repeatable."),
+    ] = None,
+    min_unigram_count: Annotated[int, typer.Option(min=1)] = 100,
+    min_bigram_pmi: Annotated[float, typer.Option(help="log2 PMI, as NLTK.")] = 30.0,
+    min_bigram_count: Annotated[
+        int, typer.Option(min=1, help="Bigrams seen fewer times are not scored.")
+    ] = 1,
+    min_title_views: Annotated[int, typer.Option(min=0)] = 70,
+    budget: Annotated[int, typer.Option(min=1, help="Most entries in all.")] = DEFAULT_BUDGET,
+    workers: Workers = BuildOptions.workers,
+    work_dir: Annotated[
+        Path | None,
+        typer.Option(help="Counts kept for resuming and re-thresholding; default: <out>.work."),
+    ] = None,
+) -> None:
+    """Merge WordNet names, Wikipedia unigrams, PMI bigrams and titles into MetaCLIP's format."""
+    options = BuildOptions(
+        out=out,
+        wordnet=wordnet,
+        wikipedia=wikipedia or [],
+        pageviews=pageviews or [],
+        min_unigram_count=min_unigram_count,
+        min_bigram_pmi=min_bigram_pmi,
+        min_bigram_count=min_bigram_count,
+        min_title_views=min_title_views,
+        budget=budget,
+        workers=workers,
+        work_dir=work_dir,
+    )
+    with _user_errors():
+        report = build_metadata(options)
+    build = report.sidecar["build"]
+    table = Table(
+        "source", "entries", "ids", "candidates", title="metadata build", title_justify="left"
+    )
+    for part in report.parts:
+        table.add_row(
+            part.name,
+            f"{part.stop - part.start:,}",
+            f"[{part.start:,}, {part.stop:,})",
+            f"{part.candidates:,}",
+        )
+    table.add_row("total", f"{len(report.entries):,}", f"budget {options.budget:,}", "")
+    console.print(table)
+    wiki = build.get("wikipedia")
+    if wiki:
+        console.print(
+            f"Wikipedia: {wiki['pages']:,} articles, {wiki['tokens']:,} tokens, "
+            f"{wiki['distinct_unigrams']:,} distinct tokens, {wiki['distinct_bigrams']:,} distinct "
+            f"bigrams ({wiki['chunks_reused']:,} of {wiki['chunks_reused'] + wiki['chunks_counted']:,}"
+            " chunks reused)"
+        )
+        ladder = ", ".join(f">= {t}: {n:,}" for t, n in wiki["bigrams_passing_pmi"].items())
+        console.print(f"bigrams by PMI threshold: {ladder}", highlight=False)
+    for reason, n in build["rejected"].items():
+        console.print(f"rejected {reason}: {n:,}", highlight=False)
+    for example in build["reject_examples"]:
+        console.print(f"  [dim]{example}[/]", highlight=False, soft_wrap=True)
+    console.print(f"wrote {report.out} and {report.sidecar_out} in {report.seconds:.1f} s")
+    console.print(f"counts kept in {options.work} (delete it when done tuning thresholds)")
+
+
+@metadata_app.command("stats")
+def metadata_stats(
+    path: Annotated[Path, typer.Argument(help="Metadata list (with its .sources.json sidecar).")],
+) -> None:
+    """Per-source entry counts, like the paper's Table 1."""
+    with _user_errors():
+        meta = load_metadata(path)
+    table = Table(
+        "source",
+        "entries",
+        "share",
+        "ids",
+        "multi-word",
+        "never match",
+        title=f"{meta.origin}: {len(meta):,} entries",
+        title_justify="left",
+    )
+    for row in source_stats(meta):
+        table.add_row(
+            row.name,
+            f"{row.entries:,}",
+            f"{row.entries / max(len(meta), 1):.1%}",
+            f"[{row.start:,}, {row.stop:,})",
+            f"{row.multi_word:,}",
+            f"{row.never_match:,}",
+        )
+    console.print(table)
+    console.print(f"sha256 {meta.sha256}", highlight=False)

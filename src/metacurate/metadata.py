@@ -59,6 +59,12 @@ def entries_sha256(entries: list[str]) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def sidecar_path(path: Path) -> Path:
+    """``metadata.json`` -> ``metadata.sources.json``: where a list's sources are described."""
+    stem = path.name.removesuffix(".gz").removesuffix(".json")
+    return path.with_name(f"{stem}.sources.json")
+
+
 def _sources_from(raw: list[dict]) -> list[Source]:
     keys = ("name", "start", "stop", "license", "description")
     return [Source(**{k: s[k] for k in keys if k in s}) for s in raw]
@@ -85,7 +91,7 @@ def _parse(path: Path, text: str) -> Metadata:
             sources = _sources_from(loaded.get("sources", []))
             return Metadata(loaded["entries"], origin, sources, loaded.get("notes", ""))
         if isinstance(loaded, list) and all(isinstance(e, str) for e in loaded):
-            return Metadata(loaded, str(path))
+            return _with_sidecar(Metadata(loaded, str(path)), sidecar_path(path))
         raise InputError(f"{path}: JSON metadata must be a list of strings")
     # One entry per line; only the line break (LF or CRLF) is removed, so entries keep their
     # inner and outer spaces, which matter for matching.
@@ -93,6 +99,22 @@ def _parse(path: Path, text: str) -> Metadata:
     if lines and lines[-1] == "":
         lines.pop()
     return Metadata([line.removesuffix("\r") for line in lines], str(path))
+
+
+def _with_sidecar(meta: Metadata, sidecar: Path) -> Metadata:
+    """A JSON list with a sidecar (``metacurate metadata build`` writes one) gets its sources."""
+    if not sidecar.is_file():
+        return meta
+    try:
+        raw = json.loads(sidecar.read_text("utf-8"))
+        sources = _sources_from(raw["sources"])
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise InputError(f"{sidecar}: not a metadata sources file ({err})") from None
+    if sources and sources[-1].stop != len(meta.entries):
+        raise InputError(
+            f"{sidecar}: describes {sources[-1].stop:,} entries, the list has {len(meta.entries):,}"
+        )
+    return Metadata(meta.entries, meta.origin, sources, raw.get("notes", ""))
 
 
 def load_metadata(path: str | Path | None) -> Metadata:

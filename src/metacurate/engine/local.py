@@ -6,7 +6,8 @@ re-loaded by every process.
 """
 
 import multiprocessing
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 _WORKER: Callable[[Any], Any] | None = None
@@ -43,8 +44,37 @@ def run_tasks(
         for task in tasks:
             on_done(task, worker(task))
         return
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    with context.Pool(min(workers, len(tasks)), initializer=_install, initargs=(worker,)) as pool:
+    with _pool(worker, min(workers, len(tasks))) as pool:
         for i, result in pool.imap_unordered(_call, enumerate(tasks)):
             on_done(tasks[i], result)
+
+
+def run_stream(
+    worker: Callable[[Any], Any],
+    tasks: Iterable[Any],
+    workers: int,
+    on_done: Callable[[Any], None],
+) -> None:
+    """Call ``on_done(worker(task))`` for each task of a stream too large to hold, in order.
+
+    At most two tasks per worker are in flight, so a fast producer (a dump reader) cannot fill
+    memory ahead of slow workers. Failures behave as in ``run_tasks``.
+    """
+    if workers <= 1:
+        for task in tasks:
+            on_done(worker(task))
+        return
+    in_flight: deque = deque()
+    with _pool(worker, workers) as pool:
+        for task in tasks:
+            if len(in_flight) >= 2 * workers:
+                on_done(in_flight.popleft().get()[1])
+            in_flight.append(pool.apply_async(_call, ((0, task),)))
+        while in_flight:
+            on_done(in_flight.popleft().get()[1])
+
+
+def _pool(worker: Callable[[Any], Any], processes: int):
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    return context.Pool(processes, initializer=_install, initargs=(worker,))
