@@ -1,10 +1,12 @@
 """Building metadata from WordNet, a Wikipedia dump and pageview files (SPEC 3, issue 4)."""
 
 import bz2
+import gzip
 import json
 import math
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 from wiki_fixtures import (
@@ -21,6 +23,7 @@ from metacurate.metadata import load_metadata
 from metacurate.metadata_builder import word_counts
 from metacurate.metadata_builder.builder import BuildOptions, build_metadata
 from metacurate.metadata_builder.entries import merge
+from metacurate.metadata_builder.pageviews import count_pageviews, pageview_files
 from metacurate.metadata_builder.totals import pmi
 from metacurate.metadata_builder.wikitext import count_words, plain_text
 from metacurate.metadata_builder.wordnet import (
@@ -29,6 +32,7 @@ from metacurate.metadata_builder.wordnet import (
     synset_names,
     wordnet_names,
 )
+from metacurate.readers.base import Rejects
 
 WORDNET_3_0 = Path("/usr/share/wordnet")
 
@@ -365,3 +369,28 @@ def test_metadata_build_and_stats_commands(tmp_path):
     assert "wikipedia-bigrams" in explain.output and "wikipedia-titles" in explain.output
     missing = runner.invoke(app, args[:4] + ["--wordnet", str(tmp_path / "nowhere")])
     assert missing.exit_code == 2 and "WordNet folder not found" in missing.output
+
+
+def test_pageview_damage_is_counted_where_it_is(tmp_path):
+    folder = tmp_path / "pv"
+    folder.mkdir()
+    good = gzip.compress(b"en Red_Fox 5 0\nen Caf\xe9 9 0\nen Blue_Sky -3 0\nen Green 7 0\n" * 200)
+    (folder / "pageviews-20220101-000000.gz").write_bytes(good)
+    (folder / "pageviews-20220101-010000.gz").write_bytes(good[: len(good) // 2])
+    (folder / "pageviews-20220101-010000.gz.md5").write_text("not a pageview file")
+    files = pageview_files([folder], tmp_path / "work")
+    assert [f.path.name for f in files] == [
+        "pageviews-20220101-000000.gz",
+        "pageviews-20220101-010000.gz",
+    ]
+    rejects = Rejects()
+    assert count_pageviews(files, workers=1, rejects=rejects) == 0
+    assert rejects.by_reason["invalid_utf8"] >= 200 and rejects.by_reason["malformed_line"] >= 200
+    assert rejects.by_reason["truncated_input"] == 1
+    assert f"{files[0].path}:2: invalid_utf8 (byte 3 of the title)" in rejects.examples
+    views = {r["title"]: r["views"] for r in pq.read_table(files[0].run).to_pylist()}
+    assert views == {"Red Fox": 1000, "Green": 1400}
+    # The lines before the cut were summed, and a second call reuses both files.
+    before_cut = {r["title"]: r["views"] for r in pq.read_table(files[1].run).to_pylist()}
+    assert 0 < before_cut["Red Fox"] < 1000
+    assert count_pageviews(files, workers=1, rejects=Rejects()) == 2
