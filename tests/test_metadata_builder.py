@@ -315,26 +315,12 @@ def test_killed_build_resumes_to_the_same_result(tmp_path, monkeypatch):
 def test_two_workers_build_the_same_list(tmp_path, monkeypatch):
     monkeypatch.setattr(word_counts, "CHUNK_CHARS", 2_000)
     dump = write_dump(tmp_path / "many.xml.bz2", _many_pages(60))
-    one = build_metadata(
-        _options(
-            tmp_path,
-            out=tmp_path / "one.json",
-            wikipedia=[dump],
-            min_unigram_count=1,
-            min_bigram_pmi=0.5,
-        )
-    )
-    two = build_metadata(
-        _options(
-            tmp_path,
-            out=tmp_path / "two.json",
-            wikipedia=[dump],
-            min_unigram_count=1,
-            min_bigram_pmi=0.5,
-            workers=2,
-        )
-    )
-    assert one.entries == two.entries
+    lists = []
+    for workers in (1, 2):
+        options = _options(tmp_path, out=tmp_path / f"{workers}.json", workers=workers)
+        options.wikipedia, options.min_unigram_count, options.min_bigram_pmi = [dump], 1, 0.5
+        lists.append(build_metadata(options).entries)
+    assert lists[0] == lists[1]
 
 
 def test_missing_inputs_are_clear_errors(tmp_path):

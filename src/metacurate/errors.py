@@ -7,3 +7,13 @@ class InputError(Exception):
 
 class OutputConflict(Exception):
     """The output folder holds a different run; the message says how to proceed."""
+
+
+def import_extra(module: str, extra: str, purpose: str):
+    """Import an optional dependency, or say which extra installs it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise InputError(f"{purpose} needs {module}: pip install 'metacurate[{extra}]'") from None

@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from metacurate.errors import InputError
+from metacurate.errors import import_extra
 from metacurate.writers.atomic import atomic_path
 
 # Thresholds shown in the bigram report, with the chosen one, so a user can tune it to a budget.
@@ -25,16 +25,6 @@ def pmi(n_ii: int, n_ix: int, n_xi: int, n_xxx: int) -> float:
     return math.log(n_ii * n_xxx, 2) - math.log(n_ix * n_xi, 2)
 
 
-def _duckdb():
-    try:
-        import duckdb
-    except ImportError:  # pragma: no cover - depends on the installation
-        raise InputError(
-            "summing Wikipedia counts needs DuckDB: pip install 'metacurate[wikipedia]'"
-        ) from None
-    return duckdb
-
-
 class Totals:
     """A DuckDB session over one work folder (spilling there, using ``threads`` cores)."""
 
@@ -42,7 +32,8 @@ class Totals:
         self.work_dir = Path(work_dir)
         spill = self.work_dir / "duckdb-spill"
         spill.mkdir(parents=True, exist_ok=True)
-        self.con = _duckdb().connect(config={"threads": threads, "memory_limit": memory_limit})
+        duckdb = import_extra("duckdb", "wikipedia", "summing Wikipedia counts")
+        self.con = duckdb.connect(config={"threads": threads, "memory_limit": memory_limit})
         self.con.execute(f"SET temp_directory = '{_sql_path(spill)}'")
         self.con.execute("SET preserve_insertion_order = false")
 

@@ -13,6 +13,8 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 
+from metacurate.errors import import_extra
+
 # Links to these namespaces are markup, not prose: an image's "thumb|left|..." options and the
 # page's category list would otherwise be counted as words.
 _SKIPPED_LINKS = ("file:", "image:", "media:", "category:")
@@ -23,22 +25,11 @@ _PHRASE = re.compile(rf"{_TOKEN}(?:[ \t]+{_TOKEN})*")
 _GAP = re.compile(r"[ \t]+")
 
 
-def _mwparserfromhell():
-    try:
-        import mwparserfromhell
-    except ImportError:  # pragma: no cover - depends on the installation
-        from metacurate.errors import InputError
-
-        raise InputError(
-            "reading a Wikipedia XML dump needs mwparserfromhell: pip install 'metacurate[wikipedia]'"
-        ) from None
-    return mwparserfromhell
-
-
 def plain_text(wikitext: str) -> str:
     """The readable text of an article: templates, references, comments, tables' markup and
     file/category links removed; link texts and formatted text kept."""
-    code = _mwparserfromhell().parse(wikitext)
+    mwparserfromhell = import_extra("mwparserfromhell", "wikipedia", "reading wikitext")
+    code = mwparserfromhell.parse(wikitext)
     for link in code.ifilter_wikilinks(recursive=True):
         if str(link.title).lstrip().lower().startswith(_SKIPPED_LINKS):
             # Emptied in place: Wikicode.remove() searches the whole tree for each node.
