@@ -350,6 +350,7 @@ def test_metadata_build_and_stats_commands(tmp_path):
     assert stats.exit_code == 0, stats.output
     for name in ("wordnet", "wikipedia-unigrams", "wikipedia-bigrams", "wikipedia-titles"):
         assert name in stats.output
+    assert "100,646" in stats.output  # the paper's bigram row, shown beside ours
     explain = runner.invoke(app, ["explain", "a Red Fox in Green Valley", "--metadata", str(out)])
     assert explain.exit_code == 0, explain.output
     assert "wikipedia-bigrams" in explain.output and "wikipedia-titles" in explain.output

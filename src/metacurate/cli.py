@@ -19,7 +19,7 @@ from metacurate.match.matcher import Matcher
 from metacurate.match.spacing import spaced
 from metacurate.metadata import load_metadata
 from metacurate.metadata_builder.builder import DEFAULT_BUDGET, BuildOptions, build_metadata
-from metacurate.metadata_builder.stats import source_stats
+from metacurate.metadata_builder.stats import PAPER_TABLE_1, source_stats
 from metacurate.pipeline.balance import resolve_t, run_balance
 from metacurate.pipeline.export import FORMATS, run_export
 from metacurate.pipeline.extract import run_extract
@@ -474,24 +474,18 @@ def metadata_stats(
     """Per-source entry counts, like the paper's Table 1."""
     with _user_errors():
         meta = load_metadata(path)
-    table = Table(
-        "source",
-        "entries",
-        "share",
-        "ids",
-        "multi-word",
-        "never match",
-        title=f"{meta.origin}: {len(meta):,} entries",
-        title_justify="left",
-    )
+    table = Table(title=f"{meta.origin}: {len(meta):,} entries", title_justify="left")
+    table.add_column("source", no_wrap=True)
+    for column in ("entries", "first id", "multi-word", "never match", "paper"):
+        table.add_column(column, justify="right", no_wrap=True)
     for row in source_stats(meta):
         table.add_row(
             row.name,
             f"{row.entries:,}",
-            f"{row.entries / max(len(meta), 1):.1%}",
-            f"[{row.start:,}, {row.stop:,})",
+            f"{row.start:,}",
             f"{row.multi_word:,}",
             f"{row.never_match:,}",
+            f"{PAPER_TABLE_1[row.name]:,}" if row.name in PAPER_TABLE_1 else "",
         )
     console.print(table)
     console.print(f"sha256 {meta.sha256}", highlight=False)
