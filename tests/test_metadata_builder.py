@@ -275,6 +275,10 @@ def test_truncated_dump_keeps_the_pages_before_and_says_where(tmp_path, monkeypa
     assert build["reject_examples"][0].startswith(f"{dump}:")
     assert 0 < build["wikipedia"]["pages"] < 1500
     assert build["wikipedia"]["chunks_counted"] > 1
+    # A re-run reuses the counts and still reports the damage.
+    again = build_metadata(_options(tmp_path, wikipedia=[dump], pageviews=[], min_unigram_count=1))
+    assert again.sidecar["build"]["rejected"] == build["rejected"]
+    assert again.entries == report.entries
 
 
 def test_killed_build_resumes_to_the_same_result(tmp_path, monkeypatch):
@@ -305,11 +309,19 @@ def test_killed_build_resumes_to_the_same_result(tmp_path, monkeypatch):
     wiki = resumed.sidecar["build"]["wikipedia"]
     assert (wiki["chunks_reused"], wiki["chunks_counted"]) == (2, chunks - 2)
     assert wiki["pages"] == clean.sidecar["build"]["wikipedia"]["pages"]
-    # Another threshold re-queries the kept counts: nothing is counted again.
+
+    # Another threshold re-queries the kept counts: the dump is not even read again.
+    def must_not_read(*args):
+        raise AssertionError("a counted dump was read again")
+
+    monkeypatch.setattr(word_counts, "read_pages", must_not_read)
     again = build_metadata(
         _options(tmp_path, out=tmp_path / "resumed.json", **options | {"min_bigram_pmi": 1.5})
     )
-    assert again.sidecar["build"]["wikipedia"]["chunks_counted"] == 0
+    wiki = again.sidecar["build"]["wikipedia"]
+    assert (wiki["chunks_counted"], wiki["chunks_reused"]) == (0, chunks)
+    assert wiki["pages"] == clean.sidecar["build"]["wikipedia"]["pages"]
+    assert again.sidecar["build"]["seen"] == clean.sidecar["build"]["seen"]
 
 
 def test_two_workers_build_the_same_list(tmp_path, monkeypatch):

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from metacurate.engine.local import run_tasks
 from metacurate.errors import InputError
-from metacurate.readers.base import MAX_EXAMPLES, Rejects
+from metacurate.readers.base import Rejects
 from metacurate.writers.atomic import atomic_path, write_json
 
 PROJECT = b"en "
@@ -98,12 +98,7 @@ def count_file(file: PageviewFile) -> dict:
     file.run.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(file.run) as tmp:
         pq.write_table(table, tmp, compression="zstd")
-    stats = {
-        "lines": line_number,
-        "seen": dict(rejects.seen),
-        "rejected": dict(rejects.by_reason),
-        "reject_examples": rejects.examples,
-    }
+    stats = {"lines": line_number} | rejects.as_stats()
     write_json(file.marker, stats)
     return stats
 
@@ -136,9 +131,6 @@ def count_pageviews(files: list[PageviewFile], workers: int, rejects: Rejects, o
     run_tasks(count_file, todo, workers, lambda f, stats: on_file and on_file(f))
     for file in files:
         stats = json.loads(file.marker.read_text("utf-8"))
-        rejects.by_reason.update(stats["rejected"])
-        rejects.seen.update(stats["seen"])
+        rejects.absorb(stats)
         rejects.seen["pageview_lines"] += stats["lines"]
-        room = MAX_EXAMPLES - len(rejects.examples)
-        rejects.examples.extend(stats["reject_examples"][: max(room, 0)])
     return len(files) - len(todo)

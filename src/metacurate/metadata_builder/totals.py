@@ -96,8 +96,13 @@ class Totals:
             f"JOIN read_parquet('{_sql_path(unigrams)}') u2 ON u2.key = split_part(b.key, ' ', 2) "
             f"WHERE b.n >= {int(min_count)}"
         )
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE scored AS {scored}")
         ladder = sorted(set(PMI_LADDER) | {min_pmi})
+        # Only pairs that reach the ladder's lowest rung are kept: most of the hundreds of
+        # millions of distinct pairs score below it.
+        self.con.execute(
+            f"CREATE OR REPLACE TEMP TABLE scored AS SELECT * FROM ({scored}) "
+            f"WHERE pmi >= {ladder[0] - PMI_MARGIN!r}"
+        )
         counts = self.con.execute(
             "SELECT "
             + ", ".join(f"COUNT(*) FILTER (WHERE pmi >= {t!r})" for t in ladder)

@@ -28,6 +28,8 @@ CHUNK_CHARS = 16_000_000
 # Part of each chunk folder's name: changing how words are found must not reuse old counts.
 COUNTING_VERSION = "words-v1"
 KINDS = ("unigrams", "bigrams")
+# Written once all chunks of a dump file are counted: a re-run then skips reading the file.
+FILE_DONE = "file-done.json"
 
 
 @dataclass
@@ -78,10 +80,14 @@ def dump_folder(work_dir: Path, path: Path) -> Path:
     return work_dir / "words" / f"{path.name}-{digest}"
 
 
+def _chunk_prefix(folder: Path, index: int) -> Path:
+    return folder / f"chunk-{index:05d}"
+
+
 def _chunks(path: Path, folder: Path, rejects: Rejects, on_read) -> Iterator[Chunk]:
     """Chunks of one dump file, in order, including done ones (the caller skips those)."""
     index = 0
-    chunk = Chunk(folder / f"chunk-{index:05d}", markup=True)
+    chunk = Chunk(_chunk_prefix(folder, index), markup=True)
     for page in read_pages(path, rejects, on_read):
         chunk.markup = page.markup
         chunk.texts.append(page.text)
@@ -89,7 +95,7 @@ def _chunks(path: Path, folder: Path, rejects: Rejects, on_read) -> Iterator[Chu
         if chunk.chars >= CHUNK_CHARS:
             yield chunk
             index += 1
-            chunk = Chunk(folder / f"chunk-{index:05d}", page.markup)
+            chunk = Chunk(_chunk_prefix(folder, index), page.markup)
     if chunk.texts:
         yield chunk
 
@@ -98,7 +104,7 @@ def _chunks(path: Path, folder: Path, rejects: Rejects, on_read) -> Iterator[Chu
 class WordCounts:
     """What the counting pass produced: the runs to sum and what they hold."""
 
-    runs: dict[str, list[Path]]
+    runs: dict[str, list[Path]] = field(default_factory=lambda: {kind: [] for kind in KINDS})
     pages: int = 0
     chars: int = 0
     tokens: int = 0
@@ -110,6 +116,17 @@ class WordCounts:
         self.chars += stats["chars"]
         self.tokens += stats["tokens"]
 
+    def include(self, chunk: Chunk) -> bool:
+        """Take the chunk's runs; True when a previous run already counted it."""
+        for kind in KINDS:
+            self.runs[kind].append(chunk.run(kind))
+        if chunk.marker.exists():
+            self.chunks_reused += 1
+            self.add(json.loads(chunk.marker.read_text("utf-8")))
+            return True
+        self.chunks_counted += 1
+        return False
+
 
 def count_dumps(
     paths: list[Path],
@@ -118,22 +135,34 @@ def count_dumps(
     rejects: Rejects,
     on_read: Callable[[int], None] = lambda n: None,
 ) -> WordCounts:
-    """Count every article of the dump files, reusing chunks a previous run completed."""
-    result = WordCounts(runs={kind: [] for kind in KINDS})
+    """Count every article of the dump files, reusing what a previous run completed: a file
+    whose every chunk is counted is not read again, only its chunk markers are."""
+    result = WordCounts()
+    read: dict[Path, tuple[int, Rejects]] = {}  # files read in this run: chunks, damage seen
 
     def pending() -> Iterator[Chunk]:
         for path in paths:
             folder = dump_folder(work_dir, path)
+            record = folder / FILE_DONE
+            if record.exists():
+                done = json.loads(record.read_text("utf-8"))
+                rejects.absorb(done)
+                for index in range(done["chunks"]):
+                    result.include(Chunk(_chunk_prefix(folder, index), markup=True))
+                on_read(path.stat().st_size)
+                continue
             folder.mkdir(parents=True, exist_ok=True)
-            for chunk in _chunks(path, folder, rejects, on_read):
-                for kind in KINDS:
-                    result.runs[kind].append(chunk.run(kind))
-                if chunk.marker.exists():
-                    result.chunks_reused += 1
-                    result.add(json.loads(chunk.marker.read_text("utf-8")))
-                    continue
-                result.chunks_counted += 1
-                yield chunk
+            file_rejects = Rejects()
+            chunks = 0
+            for chunk in _chunks(path, folder, file_rejects, on_read):
+                chunks += 1
+                if not result.include(chunk):
+                    yield chunk
+            read[folder] = (chunks, file_rejects)
 
     run_stream(count_chunk, pending(), workers, result.add)
+    # Every chunk now has its marker (a failed one raises above), so each file read is done.
+    for folder, (chunks, file_rejects) in read.items():
+        write_json(folder / FILE_DONE, {"chunks": chunks} | file_rejects.as_stats())
+        rejects.absorb(file_rejects.as_stats())
     return result

@@ -48,6 +48,21 @@ class Rejects:
     def total(self) -> int:
         return sum(self.by_reason.values())
 
+    def as_stats(self) -> dict:
+        """The JSON form kept in a part's marker."""
+        return {
+            "seen": dict(self.seen),
+            "rejected": dict(self.by_reason),
+            "reject_examples": self.examples,
+        }
+
+    def absorb(self, stats: dict) -> None:
+        """Add a marker's counts (``as_stats``) to these."""
+        self.seen.update(stats["seen"])
+        self.by_reason.update(stats["rejected"])
+        room = MAX_EXAMPLES - len(self.examples)
+        self.examples.extend(stats["reject_examples"][: max(room, 0)])
+
 
 def image_uuid(url: str) -> str:
     """MetaCLIP's image id: the first 24 hex digits of SHA-224 of the (resolved) URL."""
