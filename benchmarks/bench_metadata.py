@@ -817,9 +817,11 @@ def report(
         f"{totals_bytes / keys_here * keys_full / 1e9:,.1f} GB (+ DuckDB spill while summing)",
     ))  # fmt: skip
     if resumed is not None:
+        # A finished dump file is not read again: a re-run reads chunk markers and re-queries.
+        rerun_s = resumed["phases"]["count"] + resumed["phases"]["select"]
         proj.append((
-            "re-run with every chunk done (reads the whole dump again)",
-            _t(resumed["phases"]["count"] * full_xml_mb / xml_mb),
+            "re-run with every chunk done (markers + re-query, linear in chunks)",
+            _t(rerun_s * full_chunks / max(chunks, 1)),
         ))  # fmt: skip
     print("| projection | value |\n|---|---|")
     for name, value in proj:
