@@ -4,6 +4,7 @@ import bz2
 import gzip
 import json
 import math
+from importlib.resources import files
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -366,6 +367,13 @@ def test_metadata_build_and_stats_commands(tmp_path):
     explain = runner.invoke(app, ["explain", "a Red Fox in Green Valley", "--metadata", str(out)])
     assert explain.exit_code == 0, explain.output
     assert "wikipedia-bigrams" in explain.output and "wikipedia-titles" in explain.output
+    # The data card of a run with this list says where its entries came from.
+    pool = files("metacurate") / "data" / "sample_pool.parquet"
+    curate = ["curate", str(pool), "--out", str(tmp_path / "run"), "--metadata", str(out)]
+    result = runner.invoke(app, [*curate, "--t", "10"])
+    assert result.exit_code == 0, result.output
+    card = (tmp_path / "run" / "curated-t10-seed0" / "datacard.md").read_text()
+    assert "| wikipedia-titles | 3 |" in card and "pageview counts (CC0)" in card
     missing = runner.invoke(app, args[:4] + ["--wordnet", str(tmp_path / "nowhere")])
     assert missing.exit_code == 2 and "WordNet folder not found" in missing.output
 

@@ -362,7 +362,7 @@ def _render_markdown(card: dict, before: np.ndarray, after: np.ndarray, t: float
                         _cell(s.get("name", "")),
                         _int(s.get("entries")),
                         _pct(s.get("entries"), n_entries),
-                        _cell(s.get("license", "")),
+                        _cell(s.get("license") or "not stated"),
                         _cell(s.get("description", "")),
                     ]
                     for s in sources

@@ -24,6 +24,12 @@ from metacurate.readers.base import Rejects
 from metacurate.writers.atomic import write_json
 
 DEFAULT_BUDGET = 500_000
+LICENSES = {
+    "wordnet": "WordNet 3.0 license (Princeton University; permissive, BSD-like)",
+    "wikipedia-unigrams": "derived from Wikipedia text (CC BY-SA 4.0, GFDL)",
+    "wikipedia-bigrams": "derived from Wikipedia text (CC BY-SA 4.0, GFDL)",
+    "wikipedia-titles": "Wikipedia titles (CC BY-SA 4.0); pageview counts (CC0)",
+}
 
 
 @dataclass
@@ -83,10 +89,10 @@ def build_metadata(options: BuildOptions) -> BuildReport:
     entries, parts = merge(sources, options.budget)
     sidecar = {
         "name": options.out.name,
-        "notes": "Built with `metacurate metadata build` from the sources below (SPEC 3).",
+        "notes": "Built with `metacurate metadata build` (SPEC 3); each source's rule is in its description.",
         "sources": [
             {"name": p.name, "start": p.start, "stop": p.stop, "candidates": p.candidates}
-            | {"description": described[p.name]}
+            | {"license": LICENSES[p.name], "description": described[p.name]}
             for p in parts
         ],
         "build": build
