@@ -11,7 +11,7 @@ and byte offset, and every row read before it is kept.
 
 import codecs
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -76,16 +76,12 @@ def read(shard: Shard, text_column: str, rejects: Rejects) -> Iterator[pa.Table]
 # --- records -------------------------------------------------------------------------------
 
 
-def archive_records(
-    path: str, rejects: Rejects, parse_http: bool, before_check: Callable[[], None] | None = None
-) -> Iterator[WarcRecord]:
+def archive_records(path: str, rejects: Rejects, parse_http: bool) -> Iterator[WarcRecord]:
     """Every record of a WARC/WAT file (counted as "records"), then a check for damage.
 
     FastWARC stops silently at a truncated gzip member, so after the last record the members
     from its offset to the end of the file are inflated once more (normally just the last
-    member) to tell a complete file from a cut one. ``before_check`` runs just before that
-    check: a caller that holds records back handles them there, so its rejects come first,
-    as they would record by record.
+    member) to tell a complete file from a cut one.
     """
     stream = _open(path)
     with stream:
@@ -105,8 +101,6 @@ def archive_records(
                 yield record
         except OSError as err:  # FastWARC raises OSError for both bad gzip and bad headers
             failure = err
-    if before_check is not None:
-        before_check()
     _report_damage(path, gzipped, last, failure, rejects)
 
 

@@ -155,12 +155,9 @@ class PageRows:
         images: Iterable[Image],
         rejects: Rejects,
         where: str,
-        resolver: "Resolver | None" = None,
     ) -> int:
-        """Add the rows of one page; returns the number of images seen (with or without src).
-        ``resolver``: the page's Resolver(page_url, base_href), when the caller has built it."""
-        if resolver is None:
-            resolver = Resolver(page_url, base_href)
+        """Add the rows of one page; returns the number of images seen (with or without src)."""
+        resolver = Resolver(page_url, base_href)
         # src -> (url, uuid), or (None, reject reason): pages repeat spacers and icons.
         resolved: dict[str | None, tuple[str | None, str]] = {}
         seen: set[tuple[str, str]] = set()  # (uuid, text): texts are de-duplicated per image
