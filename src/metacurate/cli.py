@@ -464,7 +464,8 @@ def metadata_build(
     for example in build["reject_examples"]:
         console.print(f"  [dim]{example}[/]", highlight=False, soft_wrap=True)
     console.print(f"wrote {report.out} and {report.sidecar_out} in {report.seconds:.1f} s")
-    console.print(f"counts kept in {options.work} (delete it when done tuning thresholds)")
+    if options.wikipedia or options.pageviews:
+        console.print(f"counts kept in {options.work} (delete it when done tuning thresholds)")
 
 
 @metadata_app.command("stats")

@@ -65,7 +65,6 @@ class BuildReport:
 
 def build_metadata(options: BuildOptions) -> BuildReport:
     started = time.perf_counter()
-    options.work.mkdir(parents=True, exist_ok=True)
     rejects = Rejects()
     wordnet = wordnet_names(options.wordnet) if options.wordnet else bundled_wordnet_names()
     sources: list[tuple[str, list[str]]] = [("wordnet", wordnet)]
