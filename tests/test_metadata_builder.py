@@ -245,6 +245,8 @@ def test_plain_text_input_counts_like_the_dump(tmp_path):
             json.dumps({"id": str(i), "title": "T", "text": t}) + "\n" for i, t in enumerate(plain)
         )
     )
+    # A lone surrogate escape (legal JSON) becomes U+FFFD instead of failing the Parquet run.
+    lines.write_text(lines.read_text() + json.dumps({"title": "S", "text": "x\ud800"}) + "\n")
     from_dump = build_metadata(_options(tmp_path, out=tmp_path / "a.json"))
     for extracted in (docs, lines):
         report = build_metadata(

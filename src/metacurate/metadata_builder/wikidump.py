@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from metacurate.errors import InputError
-from metacurate.readers.base import Rejects
+from metacurate.readers.base import Rejects, arrow_safe_text
 
 ARTICLE_NAMESPACE = "0"
 
@@ -135,7 +135,9 @@ def _extractor_pages(stream, path: Path, rejects: Rejects) -> Iterator[Page]:
         if title is None and line.startswith("{"):
             try:
                 doc = json.loads(line)
-                page = Page(str(doc.get("title", "")), str(doc["text"]), markup=False)
+                # JSON may carry lone surrogate escapes, which Parquet strings cannot hold.
+                text = arrow_safe_text(str(doc["text"]))
+                page = Page(str(doc.get("title", "")), text, markup=False)
             except (json.JSONDecodeError, KeyError, AttributeError):
                 rejects.add("malformed_record", f"{path}:{number}", "not a JSON page with 'text'")
                 continue
