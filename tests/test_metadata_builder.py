@@ -255,6 +255,20 @@ def test_plain_text_input_counts_like_the_dump(tmp_path):
         assert report.entries == from_dump.entries, extracted.name
 
 
+def test_multistream_dump_reads_every_stream(tmp_path):
+    # pages-articles-multistream: the header, each run of pages and the footer are separate
+    # bz2 streams concatenated in one file.
+    xml = export_xml(PAGES)
+    first_page, last_end = xml.index("  <page>"), xml.rindex("</page>") + len("</page>\n")
+    pieces = [xml[:first_page], xml[first_page:last_end], xml[last_end:]]
+    multi = tmp_path / "enwiki-pages-articles-multistream.xml.bz2"
+    multi.write_bytes(b"".join(bz2.compress(p.encode()) for p in pieces))
+    single = build_metadata(_options(tmp_path, out=tmp_path / "single.json"))
+    report = build_metadata(_options(tmp_path, out=tmp_path / "multi.json", wikipedia=[multi]))
+    assert report.sidecar["build"]["wikipedia"]["pages"] == 2
+    assert report.entries == single.entries
+
+
 def _many_pages(n: int) -> list[dict]:
     words = ["Alpha", "beta", "Gamma", "delta", "epsilon", "Zeta", "eta", "theta"]
     return [

@@ -57,7 +57,6 @@ class BuildReport:
     entries: list[str]
     parts: list[Part]
     sidecar: dict
-    rejects: Rejects
     out: Path
     sidecar_out: Path
     seconds: float
@@ -109,7 +108,7 @@ def build_metadata(options: BuildOptions) -> BuildReport:
     sidecar_out = sidecar_path(options.out)
     write_json(sidecar_out, sidecar)
     return BuildReport(
-        entries, parts, sidecar, rejects, options.out, sidecar_out, time.perf_counter() - started
+        entries, parts, sidecar, options.out, sidecar_out, time.perf_counter() - started
     )
 
 

@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from metacurate.errors import InputError
 from metacurate.readers.base import Rejects, arrow_safe_text
 
 ARTICLE_NAMESPACE = "0"
@@ -52,8 +51,8 @@ class _CountingReader(io.RawIOBase):
         super().close()
 
 
-def _open_text_stream(raw) -> io.BufferedIOBase:
-    head = raw.peek(3)[:3] if hasattr(raw, "peek") else b""
+def _open_text_stream(raw: io.BufferedReader) -> io.BufferedIOBase:
+    head = raw.peek(3)[:3]
     if head.startswith(b"BZh"):
         return bz2.BZ2File(raw)
     if head.startswith(b"\x1f\x8b"):
@@ -65,9 +64,6 @@ def read_pages(
     path: Path, rejects: Rejects, on_read: Callable[[int], None] = lambda n: None
 ) -> Iterator[Page]:
     """The article pages of one dump file, in file order."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: Wikipedia dump not found")
     counting = _CountingReader(open(path, "rb"), on_read)  # noqa: SIM115
     # Small reads on the decompressed stream: a read that spans a truncation point loses what
     # it had decoded, so large buffered reads would lose more pages than the last one.
