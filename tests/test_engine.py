@@ -1,31 +1,91 @@
+"""The engine contract (see ``metacurate.engine``), checked on the local engine: every task
+reported once, set-up in the process that runs the worker, streams consumed lazily, and a
+failing task, a dead worker or Ctrl-C each ending the map with no worker process left."""
+
+import multiprocessing
+import os
+import signal
+import threading
+import time
+
 import pytest
 
-from metacurate.engine.local import run_tasks
+from metacurate.engine import LocalEngine
+from metacurate.engine.local import IN_FLIGHT_PER_WORKER
+from metacurate.errors import WorkerLost
 
 
 class Square:
-    def __init__(self):
-        self.warmed = False
+    """Squares numbers; -1 raises, -9 kills the process running it."""
 
-    def warm_up(self):
-        self.warmed = True
+    def __init__(self):
+        self.setup_in: set[int] = set()
+
+    def setup(self):
+        self.setup_in.add(os.getpid())
 
     def __call__(self, x):
+        if x == -9:
+            os.kill(os.getpid(), signal.SIGKILL)
         if x < 0:
             raise ValueError(f"negative task {x}")
-        return x * x
+        time.sleep(0.01)
+        return x * x, os.getpid() in self.setup_in
+
+
+def _no_workers_left() -> bool:
+    return not multiprocessing.active_children()
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_every_task_reported_once(workers):
+def test_every_task_reported_once_after_setup_in_its_process(workers):
     done = {}
-    worker = Square()
-    run_tasks(worker, list(range(20)), workers, lambda task, result: done.setdefault(task, result))
-    assert done == {x: x * x for x in range(20)}
-    assert worker.warmed  # warmed in this process, before any worker started
+    LocalEngine(workers).map(
+        Square(), range(20), lambda task, result: done.setdefault(task, result)
+    )
+    assert done == {x: (x * x, True) for x in range(20)}
+    assert _no_workers_left()
+
+
+def test_a_stream_is_consumed_only_a_few_tasks_ahead():
+    produced, finished = [], []
+
+    def tasks():
+        for x in range(30):
+            produced.append(x)
+            yield x
+
+    def on_done(task, result):
+        finished.append(task)
+        assert len(produced) - len(finished) <= IN_FLIGHT_PER_WORKER * 2
+
+    LocalEngine(2).map(Square(), tasks(), on_done)
+    assert sorted(finished) == list(range(30))
 
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_a_failing_task_raises_its_error(workers):
     with pytest.raises(ValueError, match="negative task -1"):
-        run_tasks(Square(), [1, 2, -1, 3], workers, lambda task, result: None)
+        LocalEngine(workers).map(Square(), [1, 2, -1, 3, 4, 5], lambda task, result: None)
+    assert _no_workers_left()
+
+
+def test_a_killed_worker_ends_the_map_within_seconds():
+    done = []
+    started = time.monotonic()
+    with pytest.raises(WorkerLost, match=r"killed by SIGKILL .*unfinished: .*-9"):
+        LocalEngine(2).map(Square(), [1, 2, -9, *range(3, 40)], lambda t, r: done.append(t))
+    assert time.monotonic() - started < 10
+    assert _no_workers_left()
+    assert -9 not in done
+
+
+def test_ctrl_c_in_the_driver_stops_every_worker():
+    """SIGINT reaches the driver (workers ignore it: one message, not one per process)."""
+    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        LocalEngine(2).map(Square(), range(100_000), lambda t, r: None)
+    assert time.monotonic() - started < 10
+    assert _no_workers_left()

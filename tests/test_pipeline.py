@@ -177,10 +177,14 @@ def test_different_run_in_same_folder_is_refused_unless_overwrite(tmp_path):
     assert summary["entries_matched"] == 1
 
 
-def test_unknown_outputs_are_refused(tmp_path):
+def test_unknown_outputs_are_refused_even_with_overwrite(tmp_path):
     (tmp_path / "out/matched").mkdir(parents=True)
-    with pytest.raises(OutputConflict, match="unknown run"):
-        run_match([_write_parquet(_pool(10), tmp_path / "p.parquet")], tmp_path / "out", METADATA)
+    (tmp_path / "out/matched/part-00000.parquet").write_bytes(b"a user's own file")
+    inputs = [_write_parquet(_pool(10), tmp_path / "p.parquet")]
+    for overwrite in (False, True):
+        with pytest.raises(OutputConflict, match="matched/part-00000.parquet that no metacurate"):
+            run_match(inputs, tmp_path / "out", METADATA, overwrite=overwrite)
+    assert (tmp_path / "out/matched/part-00000.parquet").read_bytes() == b"a user's own file"
 
 
 def test_balance_resume_gives_the_same_card(tmp_path):

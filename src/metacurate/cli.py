@@ -3,6 +3,7 @@ metadata build | metadata stats``."""
 
 import re
 import shlex
+import signal
 import sys
 from contextlib import contextmanager
 from importlib import resources
@@ -14,7 +15,7 @@ import typer
 from rich.table import Table
 
 from metacurate.balance.sampling import entry_probabilities
-from metacurate.errors import InputError, OutputConflict
+from metacurate.errors import InputError, Interrupted, OutputConflict, OutputError, WorkerLost
 from metacurate.match.matcher import Matcher
 from metacurate.match.spacing import spaced
 from metacurate.metadata import load_metadata
@@ -86,9 +87,9 @@ def _command() -> str:
     return shlex.join(["metacurate", *sys.argv[1:]])
 
 
-def _fail(err: Exception) -> None:
+def _fail(err: Exception | str, code: int = 2) -> None:
     console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
+    raise typer.Exit(code)
 
 
 @contextmanager
@@ -96,8 +97,24 @@ def _user_errors():
     """Errors the user can act on end the command with their one-line message."""
     try:
         yield
-    except (InputError, OutputConflict) as err:
+    except (InputError, OutputConflict, OutputError, WorkerLost) as err:
         _fail(err)
+    except KeyboardInterrupt as err:
+        how = "by SIGTERM" if isinstance(err, Interrupted) else "(Ctrl-C)"
+        _fail(
+            f"interrupted {how}; what finished is kept: run the same command again to resume", 130
+        )
+
+
+def _terminate(signum, frame) -> None:
+    raise Interrupted
+
+
+@app.callback()
+def _main() -> None:
+    # SIGTERM (a scheduler, `kill`, a container stop) takes Ctrl-C's path: workers are
+    # stopped, partial files never look complete, and the user gets one line.
+    signal.signal(signal.SIGTERM, _terminate)
 
 
 def _print_match(summary: dict) -> None:

@@ -8,7 +8,6 @@ a final name.
 
 import json
 import math
-import os
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
@@ -16,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from metacurate.writers.atomic import atomic_path
 
 JSON_NAME = "datacard.json"
 MARKDOWN_NAME = "datacard.md"
@@ -69,16 +70,8 @@ def write_datacard(
 
 def _atomic_write(path: Path, write: Callable[[Any], object]) -> None:
     """Write path through ``write(binary_file)`` on a temporary name, then rename it into place."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        write(f)
 
 
 def _card_json(card: dict) -> bytes:

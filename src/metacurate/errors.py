@@ -17,3 +17,17 @@ def import_extra(module: str, extra: str, purpose: str):
         return importlib.import_module(module)
     except ImportError:
         raise InputError(f"{purpose} needs {module}: pip install 'metacurate[{extra}]'") from None
+
+
+class OutputError(Exception):
+    """An output cannot be written (read-only folder, full disk, a file in the way); the
+    message names the path."""
+
+
+class WorkerLost(Exception):
+    """A worker process died (killed, out of memory) while running tasks; the message names
+    them. What finished tasks wrote is kept, so the same command resumes."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM, handled as Ctrl-C is: a KeyboardInterrupt, so no ``except Exception`` swallows it."""

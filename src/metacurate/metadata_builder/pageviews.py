@@ -19,7 +19,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from metacurate.engine.local import run_tasks
+from metacurate.engine import LocalEngine
 from metacurate.errors import InputError
 from metacurate.readers.base import Rejects
 from metacurate.writers.atomic import atomic_path, write_json
@@ -128,7 +128,7 @@ def count_pageviews(files: list[PageviewFile], workers: int, rejects: Rejects, o
     """Count every file not counted before; merge all files' statistics into ``rejects``.
     Returns how many files were reused from a previous run."""
     todo = [f for f in files if not f.marker.exists()]
-    run_tasks(count_file, todo, workers, lambda f, stats: on_file and on_file(f))
+    LocalEngine(workers).map(count_file, todo, lambda f, stats: on_file and on_file(f))
     for file in files:
         stats = json.loads(file.marker.read_text("utf-8"))
         rejects.absorb(stats)

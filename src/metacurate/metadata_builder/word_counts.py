@@ -18,7 +18,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from metacurate.engine.local import run_stream
+from metacurate.engine import LocalEngine
 from metacurate.metadata_builder.wikidump import read_pages
 from metacurate.metadata_builder.wikitext import count_words, plain_text
 from metacurate.readers.base import Rejects
@@ -160,7 +160,7 @@ def count_dumps(
                     yield chunk
             read[folder] = (chunks, file_rejects)
 
-    run_stream(count_chunk, pending(), workers, result.add)
+    LocalEngine(workers).map(count_chunk, pending(), lambda chunk, stats: result.add(stats))
     # Every chunk now has its marker (a failed one raises above), so each file read is done.
     for folder, (chunks, file_rejects) in read.items():
         write_json(folder / FILE_DONE, {"chunks": chunks} | file_rejects.as_stats())

@@ -20,16 +20,17 @@ from metacurate.counting import (
     tail_fraction,
 )
 from metacurate.datacard import write_datacard
-from metacurate.engine.local import run_tasks
+from metacurate.engine import LocalEngine
 from metacurate.errors import InputError
 from metacurate.metadata import load_metadata
 from metacurate.pipeline import rundir
-from metacurate.pipeline.match import COUNTS, MATCHED, METADATA, SUMMARY
+from metacurate.pipeline.rundir import COUNTS, MATCHED, METADATA
+from metacurate.pipeline.rundir import MATCH_SUMMARY as SUMMARY
 from metacurate.progress import stage_progress
 from metacurate.writers.atomic import write_json, write_parquet
 
 KEEP_PROB = "keep_prob"
-MANIFEST = "balance_run.json"
+MANIFEST = rundir.BALANCE.manifest
 TOP_ENTRIES = 20
 
 
@@ -42,8 +43,8 @@ class PartBalancer:
     text_column: str
     out_dir: Path
 
-    def warm_up(self) -> None:
-        """Load the compiled kernels once, before workers are forked."""
+    def setup(self) -> None:
+        """Load the compiled kernels (once per process; forked workers inherit them)."""
         table = pa.table({"text": ["warm up"], ENTRY_IDS: pa.array([[0]], pa.list_(pa.int32()))})
         keep_decisions(pair_keys(table, "text"), table[ENTRY_IDS], np.ones(1), self.seed)
 
@@ -80,12 +81,22 @@ def resolve_t(counts: np.ndarray, t: int | None, tail: float | None) -> tuple[in
 
 
 def _load_match(out_dir: Path) -> tuple[dict, np.ndarray]:
+    """A completed match stage: its summary (written last) and every part it lists."""
     summary_path = out_dir / SUMMARY
     if not summary_path.exists():
         raise InputError(
             f"{out_dir}: no completed match stage ({SUMMARY} missing); run `metacurate match` first"
+            " (an interrupted one completes when run again)"
         )
-    return json.loads(summary_path.read_text("utf-8")), np.load(out_dir / COUNTS)
+    summary = json.loads(summary_path.read_text("utf-8"))
+    missing = [name for name in summary["parts"] if not (out_dir / MATCHED / name).is_file()]
+    if missing:
+        raise InputError(
+            f"{out_dir / MATCHED / missing[0]}: listed in {SUMMARY} but missing"
+            f"{f' (and {len(missing) - 1} more parts)' if len(missing) > 1 else ''}; run the"
+            " match again with --overwrite"
+        )
+    return summary, np.load(out_dir / COUNTS)
 
 
 def run_balance(
@@ -97,9 +108,11 @@ def run_balance(
     overwrite: bool = False,
     command: str = "",
 ) -> dict:
+    if not 0 <= seed < 2**64:
+        raise InputError(f"--seed must be between 0 and 2**64 - 1, got {seed}")
     match_summary, counts = _load_match(out_dir)
     t, tail = resolve_t(counts, t, tail)
-    curated = out_dir / f"curated-t{t}-seed{seed}"
+    curated = out_dir / rundir.curated_name(t, seed)
     parts = [out_dir / MATCHED / name for name in match_summary["parts"]]
     config = {
         "metacurate_version": __version__,
@@ -108,33 +121,39 @@ def run_balance(
         "entry_counts_sha256": _sha256(out_dir / COUNTS),
         "parts": match_summary["parts"],
     }
-    owned = [MANIFEST, "part-*.parquet", "part-*.json", "datacard.*", "cumulative_counts.png"]
-    rundir.prepare(curated, MANIFEST, config, owned, overwrite)
+    with rundir.open_run(curated, rundir.BALANCE, config, [], overwrite):
+        p = entry_probabilities(counts, t)
+        worker = PartBalancer(p, seed, match_summary["text_column"], curated)
+        counts_after, stats = _balance_parts(worker, parts, workers, match_summary["rows_written"])
+        metadata = load_metadata(out_dir / METADATA)
+        card = _card(
+            command, match_summary, metadata, counts, counts_after, p, t, tail, seed, stats, curated
+        )
+        written = write_datacard(curated, card, counts, counts_after, t)
+    card["outputs"]["datacard"] = {k: str(v) for k, v in written.items()}
+    return card
 
-    p = entry_probabilities(counts, t)
+
+def _balance_parts(
+    worker: PartBalancer, parts: list[Path], workers: int, rows: int
+) -> tuple[np.ndarray, list[dict]]:
+    """Balance the parts not done yet; the entry counts of all kept rows and each part's
+    statistics."""
+    curated = worker.out_dir
     done = [part for part in parts if (curated / f"{part.stem}.json").exists()]
     todo = [part for part in parts if part not in done]
     # Parts done by an earlier run are counted from their files, new ones by their workers.
-    counts_after = count_parts([curated / part.name for part in done], len(counts))
-    worker = PartBalancer(p, seed, match_summary["text_column"], curated)
-    with stage_progress("balance", match_summary["rows_written"]) as advance:
+    counts_after = count_parts([curated / part.name for part in done], len(worker.p))
+    with stage_progress("balance", rows) as advance:
         advance(sum(pq.read_metadata(part).num_rows for part in done))
 
         def finished(part: Path, result: tuple[dict, np.ndarray]) -> None:
             np.add(counts_after, result[1], out=counts_after)
             advance(result[0]["rows_in"])
 
-        run_tasks(worker, todo, workers, finished)
+        LocalEngine(workers).map(worker, todo, finished)
     stats = [json.loads((curated / f"{part.stem}.json").read_text("utf-8")) for part in parts]
-
-    metadata = load_metadata(out_dir / METADATA)
-    card = _card(
-        command, match_summary, metadata, counts, counts_after, p, t, tail, seed, stats, curated
-    )
-    card["outputs"]["datacard"] = {
-        k: str(v) for k, v in write_datacard(curated, card, counts, counts_after, t).items()
-    }
-    return card
+    return counts_after, stats
 
 
 def _sha256(path: Path) -> str:

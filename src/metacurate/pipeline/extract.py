@@ -10,13 +10,11 @@ from pathlib import Path
 
 from metacurate import __version__
 from metacurate.pipeline import rundir
-from metacurate.pipeline.match import input_identity
-from metacurate.pipeline.shards import STAGING, Languages, ShardWorker, finish, run_stage
+from metacurate.pipeline.match import input_identity, shard_plan
+from metacurate.pipeline.rundir import EXTRACT_SUMMARY as SUMMARY
+from metacurate.pipeline.rundir import STAGING
+from metacurate.pipeline.shards import Languages, ShardWorker, finish, run_stage
 from metacurate.readers import plan_shards
-
-SUMMARY = "extract_summary.json"
-MANIFEST = "extract_run.json"
-OWNED = ["part-*.parquet", "part-*.json", STAGING, SUMMARY, MANIFEST]
 
 
 def run_extract(
@@ -37,14 +35,15 @@ def run_extract(
         "text_column": text_column,
         "languages": languages.describe(),
         "dedup": dedup,
+        "shards": shard_plan(shards),
     }
-    resuming = rundir.prepare(out_dir, MANIFEST, config, OWNED, overwrite)
-    if resuming and (out_dir / SUMMARY).exists():
-        return json.loads((out_dir / SUMMARY).read_text("utf-8"))
-    worker = ShardWorker(text_column, out_dir / STAGING, languages, matcher=None, dedup=dedup)
-    summary = {
-        **run_stage(worker, shards, workers, out_dir, "extract", inputs).summary,
-        "out": str(out_dir),
-    }
-    finish(out_dir / SUMMARY, summary, worker.staging_dir)
-    return summary
+    with rundir.open_run(out_dir, rundir.EXTRACT, config, inputs, overwrite) as resuming:
+        if resuming and (out_dir / SUMMARY).exists():
+            return json.loads((out_dir / SUMMARY).read_text("utf-8"))
+        worker = ShardWorker(text_column, out_dir / STAGING, languages, matcher=None, dedup=dedup)
+        summary = {
+            **run_stage(worker, shards, workers, out_dir, "extract", inputs).summary,
+            "out": str(out_dir),
+        }
+        finish(out_dir / SUMMARY, summary, config)
+        return summary

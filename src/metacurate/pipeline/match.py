@@ -7,27 +7,29 @@ parts until then (see ``pipeline/shards.py``).
 """
 
 import json
+import os
 from pathlib import Path
 
 from metacurate import __version__
 from metacurate.match.matcher import Matcher
 from metacurate.metadata import Metadata
 from metacurate.pipeline import rundir
-from metacurate.pipeline.shards import STAGING, Languages, ShardWorker, finish, run_stage
-from metacurate.readers import plan_shards
+from metacurate.pipeline.rundir import COUNTS, MATCHED, METADATA, STAGING
+from metacurate.pipeline.rundir import MATCH_SUMMARY as SUMMARY
+from metacurate.pipeline.shards import Languages, ShardWorker, finish, run_stage
+from metacurate.readers import Shard, plan_shards
 from metacurate.writers.atomic import write_json, write_npy
-
-MATCHED = "matched"
-SUMMARY = "match_summary.json"
-COUNTS = "entry_counts.npy"
-METADATA = "metadata.json"
-MANIFEST = "match_run.json"
-OWNED = [MATCHED, STAGING, SUMMARY, COUNTS, METADATA, MANIFEST, "curated-t*-seed*"]
 
 
 def input_identity(path: str) -> dict:
+    """An input as a run's manifest records it: however it is spelled, the same file is the
+    same input."""
     stat = Path(path).stat()
-    return {"path": str(Path(path).resolve()), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    return {"path": os.path.realpath(path), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def shard_plan(shards: list[Shard]) -> list:
+    return [[os.path.realpath(s.path), s.row_groups] for s in shards]
 
 
 def run_match(
@@ -54,17 +56,22 @@ def run_match(
         "metadata_sha256": metadata.sha256,
         "languages": languages.describe(),
         "dedup": dedup,
-        "shards": [[s.path, s.row_groups] for s in shards],
+        "shards": shard_plan(shards),
     }
-    config = json.loads(json.dumps(config))  # tuples -> lists, as read back from disk
-    resuming = rundir.prepare(out_dir, MANIFEST, config, OWNED, overwrite)
-    if resuming and (out_dir / SUMMARY).exists():
-        return json.loads((out_dir / SUMMARY).read_text("utf-8"))
+    with rundir.open_run(out_dir, rundir.MATCH, config, inputs, overwrite) as resuming:
+        if resuming and (out_dir / SUMMARY).exists():
+            return json.loads((out_dir / SUMMARY).read_text("utf-8"))
+        worker = ShardWorker(
+            text_column, out_dir / STAGING, languages, Matcher(metadata.entries), dedup
+        )
+        return _match(worker, shards, workers, out_dir, metadata, inputs, config)
+
+
+def _match(worker, shards, workers, out_dir, metadata, inputs, config) -> dict:
+    """Stage and publish the parts, then write the entry counts and the summary."""
     if not (out_dir / METADATA).exists():
         write_json(out_dir / METADATA, metadata.to_json(), indent=None)
-
-    matcher = Matcher(metadata.entries)
-    worker = ShardWorker(text_column, out_dir / STAGING, languages, matcher, dedup)
+    matcher = worker.matcher
     run = run_stage(worker, shards, workers, out_dir / MATCHED, "match", inputs)
     counts = run.counts
     write_npy(out_dir / COUNTS, counts)
@@ -83,5 +90,5 @@ def run_match(
         "entries_matched": int((counts > 0).sum()),
         "entries_unmatched": int((counts == 0).sum()),
     }
-    finish(out_dir / SUMMARY, summary, worker.staging_dir)
+    finish(out_dir / SUMMARY, summary, config)
     return summary

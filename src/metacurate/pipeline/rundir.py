@@ -1,41 +1,247 @@
-"""An output folder remembers the run that made it, so a re-run resumes or refuses clearly."""
+"""An output folder remembers the run that made it, and only that run's files are ever removed.
 
+A run's manifest (its configuration) is written before anything else. Running again with the
+same configuration resumes. A different run is refused or, with ``--overwrite``, replaces
+exactly the files the earlier manifest says that run wrote: never another file in the folder,
+and never an input of the new run. A lock keeps a second run out of a folder while one writes.
+"""
+
+import fcntl
 import json
-import shutil
+import os
+import shlex
+import socket
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
-from metacurate.errors import OutputConflict
-from metacurate.writers.atomic import remove_stale_temporaries, write_json
+from metacurate.datacard import JSON_NAME, MARKDOWN_NAME, PLOT_NAME
+from metacurate.errors import OutputConflict, OutputError
+from metacurate.writers.atomic import TMP_MARK, write_json
+
+LOCK = ".metacurate.lock"
+STAGING = "staging"
+MATCHED = "matched"
+MATCH_SUMMARY = "match_summary.json"
+COUNTS = "entry_counts.npy"
+METADATA = "metadata.json"
+EXTRACT_SUMMARY = "extract_summary.json"
+CURATED_GLOB = "curated-t*-seed*"
 
 
-def _differences(old: dict, new: dict) -> list[str]:
-    return sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+def curated_name(t: int, seed: int) -> str:
+    return f"curated-t{t}-seed{seed}"
 
 
-def prepare(out_dir: Path, manifest: str, config: dict, owned: list[str], overwrite: bool) -> bool:
-    """Make ``out_dir`` ready for the run described by ``config``; True if resuming one.
+@dataclass(frozen=True)
+class Layout:
+    """The files one stage writes into its folder, as named by a run's manifest."""
 
-    ``owned`` are the names (globs allowed) this stage writes there: --overwrite removes only
-    those, never anything else the folder holds.
+    manifest: str
+    files: Callable[[dict], list[str]]  # manifest -> names relative to the folder
+    # Later stages' runs in subfolders, made from this run's outputs: replaced along with it.
+    dependents: tuple[str, "Layout"] | None = None
+
+
+def _parts(folder: str, count: int, suffixes: Iterable[str]) -> list[str]:
+    prefix = f"{folder}/" if folder else ""
+    return [f"{prefix}part-{i:05d}{suffix}" for i in range(count) for suffix in suffixes]
+
+
+def _staged(config: dict) -> list[str]:
+    return _parts(STAGING, len(config["shards"]), (".parquet", ".ids.npy", ".json"))
+
+
+BALANCE = Layout(
+    "balance_run.json",
+    lambda c: [
+        *(name for part in c["parts"] for name in (part, f"{Path(part).stem}.json")),
+        PLOT_NAME,
+        MARKDOWN_NAME,
+        JSON_NAME,
+        "balance_run.json",
+    ],
+)
+MATCH = Layout(
+    "match_run.json",
+    lambda c: [
+        *_staged(c),
+        *_parts(MATCHED, len(c["shards"]), (".parquet", ".json")),
+        COUNTS,
+        METADATA,
+        MATCH_SUMMARY,
+        "match_run.json",
+    ],
+    dependents=(CURATED_GLOB, BALANCE),
+)
+EXTRACT = Layout(
+    "extract_run.json",
+    lambda c: [
+        *_staged(c),
+        *_parts("", len(c["shards"]), (".parquet", ".json")),
+        EXTRACT_SUMMARY,
+        "extract_run.json",
+    ],
+)
+
+
+@contextmanager
+def open_run(
+    folder: Path, layout: Layout, config: dict, inputs: Iterable[str], overwrite: bool
+) -> Iterator[bool]:
+    """Hold ``folder`` for the run described by ``config`` and make it ready; yield True when
+    resuming that run. ``inputs`` are the run's input files, which are never written or removed.
     """
-    out_dir.mkdir(parents=True, exist_ok=True)
-    manifest_path = out_dir / manifest
-    leftovers = [p for pattern in owned for p in out_dir.glob(pattern)]
-    if manifest_path.exists() and not overwrite:
-        old = json.loads(manifest_path.read_text("utf-8"))
-        if old == config:
-            remove_stale_temporaries(out_dir)
-            return True
+    make_folder(folder)
+    with lock(folder):
+        yield _prepare(folder, layout, config, {_real(p) for p in inputs}, overwrite)
+
+
+def make_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise OutputError(f"{folder}: a file is in the way of the output folder") from None
+    except OSError as err:
+        raise OutputError(f"{folder}: cannot create the output folder ({err.strerror})") from None
+
+
+@contextmanager
+def lock(folder: Path) -> Iterator[None]:
+    """Hold the folder's lock for this process; say who holds it when another run does. The
+    kernel releases it when the process ends, however it ends, so no lock is ever stale."""
+    path = folder / LOCK
+    try:
+        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 (held until the block ends)
+    except OSError as err:
+        raise OutputError(f"{folder}: cannot write in the output folder ({err.strerror})") from None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "holder unknown"
+            raise OutputConflict(
+                f"{folder} is in use by another metacurate run ({holder}); wait for it to end"
+                " or choose another --out"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        started = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+        handle.write(
+            f"pid {os.getpid()} on {socket.gethostname()} since {started}: {shlex.join(sys.argv)}\n"
+        )
+        handle.flush()
+        yield
+
+
+def _real(path: str | Path) -> str:
+    return os.path.realpath(path)
+
+
+def _read_manifest(folder: Path, layout: Layout) -> dict | None:
+    path = folder / layout.manifest
+    if not path.exists():
+        return None
+    return json.loads(path.read_text("utf-8"))
+
+
+def _prepare(folder: Path, layout: Layout, config: dict, inputs: set[str], overwrite: bool) -> bool:
+    config = json.loads(json.dumps(config))  # tuples -> lists, as read back from disk
+    planned = [folder / name for name in layout.files(config)]
+    for path in planned:
+        if _real(path) in inputs:
+            raise OutputConflict(
+                f"{path} is an input of this run and one of its outputs; choose another --out"
+            )
+    old = _read_manifest(folder, layout)
+    if old == config:
+        remove_stale_temporaries(planned)
+        return True
+    if old is not None and not overwrite:
+        differs = sorted(k for k in old.keys() | config.keys() if old.get(k) != config.get(k))
         raise OutputConflict(
-            f"{out_dir} holds a different run (differs in: {', '.join(_differences(old, config))});"
+            f"{folder} holds a different run (differs in: {', '.join(differs)});"
             " use --overwrite to replace it or choose another --out"
         )
-    if leftovers and not overwrite:
+    if old is not None:
+        _replace(folder, layout, old, inputs)
+    unknown = [path for path in planned if path.exists()]
+    if unknown:
         raise OutputConflict(
-            f"{out_dir} already holds outputs ({leftovers[0].name}, ...) from an unknown run;"
-            " use --overwrite to replace them or choose another --out"
+            f"{folder} holds {unknown[0].relative_to(folder)}"
+            f"{f' and {len(unknown) - 1} more files' if len(unknown) > 1 else ''} that no"
+            " metacurate run recorded writing; move them or choose another --out"
         )
-    for path in leftovers:
-        shutil.rmtree(path) if path.is_dir() else path.unlink()
-    write_json(manifest_path, config)
+    write_json(folder / layout.manifest, config)
     return False
+
+
+def _replace(folder: Path, layout: Layout, old: dict, inputs: set[str]) -> None:
+    """Remove what the earlier run (and the runs made from it) wrote, after checking that none
+    of it is an input of this run."""
+    with ExitStack() as held:
+        runs = [(folder, layout, old)]
+        if layout.dependents:
+            pattern, dependent = layout.dependents
+            for sub in sorted(folder.glob(pattern)):
+                manifest = _read_manifest(sub, dependent) if sub.is_dir() else None
+                if manifest is not None:
+                    held.enter_context(lock(sub))
+                    runs.append((sub, dependent, manifest))
+        try:
+            doomed = [root / name for root, lay, manifest in runs for name in lay.files(manifest)]
+        except (KeyError, TypeError):
+            raise OutputConflict(
+                f"{folder} holds a run of an older metacurate that does not list its files;"
+                " remove it yourself or choose another --out"
+            ) from None
+        existing = [path for path in doomed if path.is_file()]
+        for path in existing:
+            if _real(path) in inputs:
+                raise OutputConflict(
+                    f"--overwrite would delete {path}, an input of this run; move it or choose"
+                    " another --out"
+                )
+        remove(folder, doomed)
+
+
+def staged_files(folder: Path, config: dict) -> list[Path]:
+    """The workers' parts of a match or extract run, dropped once the stage completes."""
+    return [folder / name for name in _staged(config)]
+
+
+def remove(folder: Path, paths: list[Path]) -> None:
+    """Remove these files of ``folder`` (and their temporaries), then the folders they leave
+    empty."""
+    remove_stale_temporaries(paths)
+    for path in paths:
+        path.unlink(missing_ok=True)
+    _remove_empty_folders(folder, paths)
+
+
+def _remove_empty_folders(folder: Path, removed: list[Path]) -> None:
+    """Folders the earlier run made that hold nothing else now (deepest first); a dependent
+    run's lock goes with its folder."""
+    parents = {p for path in removed for p in path.parents if folder in p.parents}
+    for parent in sorted(parents, key=lambda p: len(p.parts), reverse=True):
+        if parent.is_dir() and {entry.name for entry in parent.iterdir()} <= {LOCK}:
+            (parent / LOCK).unlink(missing_ok=True)
+            parent.rmdir()
+
+
+def remove_stale_temporaries(paths: Iterable[Path]) -> None:
+    """Temporaries of these files left by a killed run: never complete, safe to delete."""
+    by_folder: dict[Path, set[str]] = {}
+    for path in paths:
+        by_folder.setdefault(path.parent, set()).add(path.name)
+    for parent, names in by_folder.items():
+        if not parent.is_dir():
+            continue
+        for entry in os.scandir(parent):
+            name, mark, _pid = entry.name[1:].partition(TMP_MARK)
+            if entry.name.startswith(".") and mark and name in names:
+                os.unlink(entry.path)

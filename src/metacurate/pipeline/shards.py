@@ -11,7 +11,6 @@ de-duplication pass (cheap: it reads only pair ids) is redone from the start.
 
 import json
 import os
-import shutil
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,16 +22,16 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from metacurate.counting import ENTRY_IDS, count_ids, count_part
-from metacurate.engine.local import run_tasks
+from metacurate.engine import LocalEngine
 from metacurate.filters.dedup import SeenPairs, pair_ids
 from metacurate.filters.language import LanguageFilter
 from metacurate.match.matcher import Matcher
+from metacurate.pipeline import rundir
 from metacurate.progress import stage_progress
 from metacurate.readers import Rejects, Shard, read_shard
 from metacurate.readers.base import WEB_ARCHIVES
 from metacurate.writers.atomic import write_json, write_npy, write_parquet
 
-STAGING = "staging"
 MAX_EXAMPLES = 20
 
 
@@ -81,8 +80,9 @@ class ShardWorker:
     matcher: Matcher | None = None  # None keeps every row (extract)
     dedup: bool = True
 
-    def warm_up(self) -> None:
-        """Load compiled kernels and the language model once, before workers are forked."""
+    def setup(self) -> None:
+        """Load the compiled kernels and the language model (the engine calls this once per
+        process; forked workers inherit it)."""
         if self.matcher is not None:
             self.matcher.match_texts(["load the compiled kernel once, before workers start"])
         for languages in (self.languages.tables, self.languages.archives):
@@ -181,7 +181,7 @@ def stage_shards(
                 np.add(counts, result[1], out=counts)
             step(size(shard))
 
-        run_tasks(worker, todo, workers, finished)
+        LocalEngine(workers).map(worker, todo, finished)
     return counts, len(done)
 
 
@@ -279,10 +279,10 @@ def run_stage(
     return StageResult(stats, counts, summary)
 
 
-def finish(summary_path: Path, summary: dict, staging: Path) -> None:
+def finish(summary_path: Path, summary: dict, config: dict) -> None:
     """Write the summary (it marks the stage complete), then drop the staged parts."""
     write_json(summary_path, summary)
-    shutil.rmtree(staging, ignore_errors=True)
+    rundir.remove(summary_path.parent, rundir.staged_files(summary_path.parent, config))
 
 
 def summarise(stats: list[dict]) -> dict:

@@ -1,6 +1,9 @@
 """Write to a temporary name in the same folder, then rename: a killed run never leaves a half
-file under a name that looks whole."""
+file under a name that looks whole. A write that fails (full disk, read-only folder) says which
+file in one line."""
 
+import errno
+import io
 import json
 import os
 from collections.abc import Iterator
@@ -11,7 +14,22 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from metacurate.errors import OutputError
+
 TMP_MARK = ".tmp-"
+FULL = {errno.ENOSPC, errno.EDQUOT}
+# Failures of the output itself, not of an input read while writing it.
+WRITE_ERRNOS = {
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.EROFS,
+    errno.EACCES,
+    errno.EPERM,
+    errno.ENOTDIR,
+    errno.EISDIR,
+    errno.ENOENT,
+    errno.EFBIG,
+}
 
 
 @contextmanager
@@ -22,6 +40,11 @@ def atomic_path(path: Path) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as err:
+        if err.errno not in WRITE_ERRNOS or err.filename not in (None, str(tmp), str(path)):
+            raise
+        hint = "; free some space, then run the same command again" if err.errno in FULL else ""
+        raise OutputError(f"{path}: cannot write ({os.strerror(err.errno)}){hint}") from None
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -34,8 +57,10 @@ def write_json(path: Path, obj, indent: int | None = 2) -> None:
 
 
 def write_npy(path: Path, array: np.ndarray) -> None:
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.save(f, array)
+    buffer = io.BytesIO()
+    np.save(buffer, array)  # into memory: NumPy's own file writes lose the errno of a full disk
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buffer.getbuffer())
 
 
 # Columns whose values are (nearly) all distinct: trying a dictionary for them costs ~20% of
@@ -47,9 +72,3 @@ def write_parquet(path: Path, table: pa.Table, text_column: str = "text") -> Non
     dictionary = [c for c in table.column_names if c not in DISTINCT_COLUMNS | {text_column}]
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp, compression="zstd", use_dictionary=dictionary)
-
-
-def remove_stale_temporaries(folder: Path) -> None:
-    """Temporaries left by a killed run: never complete, safe to delete before resuming."""
-    for tmp in Path(folder).rglob(f".*{TMP_MARK}*"):
-        tmp.unlink(missing_ok=True)
