@@ -23,7 +23,7 @@ Sources, merged in this order into one de-duplicated list:
 
 Only the standard library, wordfreq and numpy are used; nothing is downloaded. WordNet is read
 from the Debian/Ubuntu package ``wordnet-base`` (``/usr/share/wordnet``). With ``--warc-dir``
-pointing at WARC files (default ``../shared/data/warc``, skipped when absent) the script also
+pointing at WARC files (default ``tests/data/warc``, skipped when absent) the script also
 measures, on the ``<img alt>`` texts found there, the share of texts matched by each casing
 option; it prints the measurement and does not write it anywhere.
 
@@ -54,7 +54,7 @@ OUT_DIR = REPO_ROOT / "src" / "metacurate" / "data"
 OUT_METADATA = OUT_DIR / "default_metadata.json.gz"
 OUT_SOURCES = OUT_DIR / "default_metadata.sources.json"
 DEFAULT_WORDNET_DIR = Path("/usr/share/wordnet")
-DEFAULT_WARC_DIR = REPO_ROOT.parent / "shared" / "data" / "warc"
+DEFAULT_WARC_DIR = REPO_ROOT / "tests" / "data" / "warc"
 
 METADATA_NAME = "metacurate-default-v1"
 DIFFERS_FROM_PAPER = (

@@ -1,17 +1,29 @@
+"""Fixtures shared by the test files.
+
+Plain helper functions shared by several test files (reading an input file through the readers,
+joining an output folder's Parquet parts) are in tests/helpers.py: `from helpers import ...`.
+"""
+
 import sys
 from pathlib import Path
 
 import pytest
 
-# Tests import the plain reference implementation from this folder.
+from metacurate.metadata import Metadata
+
+# Tests import the plain reference implementation and tests/helpers.py from this folder.
 sys.path.insert(0, str(Path(__file__).parent))
 
-SHARED_DATA = Path(__file__).parents[2] / "shared" / "data"
+WARC_DIR = Path(__file__).parent / "data" / "warc"
 
 
 @pytest.fixture
-def shared_data() -> Path:
-    """The real sample files in ../shared/data (see its README); skip where they are absent."""
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"{SHARED_DATA}: ../shared/data not found, real web-archive samples absent")
-    return SHARED_DATA
+def warc_dir() -> Path:
+    """The real web-archive samples in tests/data/warc (provenance: tests/data/README.md)."""
+    return WARC_DIR
+
+
+@pytest.fixture
+def dog_cat_metadata() -> Metadata:
+    """A two-entry metadata list ("dog", "cat") for tests that only need something to match."""
+    return Metadata(["dog", "cat"], "test")

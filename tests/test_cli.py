@@ -4,6 +4,7 @@ import json
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from helpers import concat_parts
 from typer.testing import CliRunner
 
 from metacurate.cli import DEMO_T, app
@@ -84,14 +85,12 @@ def test_export_hands_the_demo_to_img2dataset(tmp_path):
     assert refused.exit_code == 2 and "unknown export format 'csv'" in refused.output
 
 
-def test_curate_and_extract_read_web_archives(shared_data, tmp_path):
-    warcs = sorted(str(p) for p in (shared_data / "warc").glob("*.warc.gz"))
+def test_curate_and_extract_read_web_archives(warc_dir, tmp_path):
+    warcs = sorted(str(p) for p in warc_dir.glob("*.warc.gz"))
     extracted = runner.invoke(app, ["extract", *warcs, "--out", str(tmp_path / "pairs")])
     assert extracted.exit_code == 0, extracted.output
     summary = json.loads((tmp_path / "pairs/extract_summary.json").read_text())
-    pairs = pa.concat_tables(
-        pq.read_table(p) for p in sorted((tmp_path / "pairs").glob("*.parquet"))
-    )
+    pairs = concat_parts(tmp_path / "pairs", "*.parquet")
     assert pairs.num_rows == summary["rows_written"] > 0
     assert set(pairs["lang"].to_pylist()) == {"en"}  # web archives default to the paper's English
     assert summary["rejected"]["corrupt_gzip"] >= 1  # the clipped sample, reported and survived

@@ -6,6 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from helpers import concat_parts
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -85,16 +86,11 @@ def _inputs(tmp_path) -> list[str]:
     return paths
 
 
-def _matched(out) -> pa.Table:
-    parts = sorted((out / "matched").glob("part-*.parquet"))
-    return pa.concat_tables(pq.read_table(p) for p in parts)
-
-
 @pytest.mark.parametrize("workers", [1, 2])
 def test_match_keeps_each_pair_once_first_occurrence_wins(tmp_path, workers):
     out = tmp_path / f"out{workers}"
     summary = run_match(_inputs(tmp_path), out, METADATA, workers=workers, shard_rows=2)
-    table = _matched(out)
+    table = concat_parts(out / "matched")
     got = list(
         zip(
             table["url"].to_pylist(),
@@ -151,7 +147,7 @@ def test_killed_while_publishing_resumes_to_the_same_result(tmp_path, monkeypatc
     assert not (out / "match_summary.json").exists()
     summary = run_match(inputs, out, METADATA, shard_rows=2)
     assert summary["shards_resumed"] == summary["shards"]
-    assert _matched(out).equals(_matched(tmp_path / "clean"))
+    assert concat_parts(out / "matched").equals(concat_parts(tmp_path / "clean/matched"))
     assert np.array_equal(
         np.load(out / "entry_counts.npy"), np.load(tmp_path / "clean/entry_counts.npy")
     )

@@ -1,5 +1,5 @@
 """WARC and CommonCrawl WAT readers, checked against an independent standard-library count
-(tests/wat_layout.py) on the real samples in ../shared/data, and on damaged input."""
+(tests/wat_layout.py) on the real samples in tests/data/warc, and on damaged input."""
 
 import gzip
 import hashlib
@@ -11,11 +11,12 @@ from urllib.parse import urljoin
 import pyarrow as pa
 import pytest
 import wat_layout as wl
+from helpers import read_tables
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from metacurate.errors import InputError
-from metacurate.readers import Rejects, detect_format, plan_shards, read_shard, warc, wat, webpage
+from metacurate.readers import Rejects, detect_format, warc, wat, webpage
 from metacurate.readers.base import Shard
 from metacurate.readers.webpage import MAX_TEXT_CHARS, Resolver, image_uuid, resolve
 
@@ -23,7 +24,7 @@ COLUMNS = ["url", "text", "uuid", "page_url", "source", "crawl_file"]
 ROW = ["url", "text", "uuid", "page_url", "source"]
 SOURCES = ("alt", "title", "data-image-title")
 
-# ../shared/data/README.md: records, HTML pages, <img>, with alt, alt or title, distinct alts.
+# tests/data/README.md: records, HTML pages, <img>, with alt, alt or title, distinct alts.
 README = {
     "allenai-dolma__sample-0000.warc.gz": (48, 22, 240, 169, 172, 53),
     "iawebcommons__IAH-urls-wget.warc.gz": (36, 11, 50, 46, 46, 10),
@@ -38,9 +39,7 @@ WITH_IMAGES = [name for name, counts in README.items() if counts[2]]
 
 
 def read(path: Path, text_column: str = "text") -> tuple[pa.Table, Rejects]:
-    rejects = Rejects()
-    (shard,) = plan_shards([str(path)])
-    tables = list(read_shard(shard, text_column, rejects))
+    tables, rejects = read_tables(path, text_column)
     for table in tables:
         assert table.column_names == [*COLUMNS[:1], text_column, *COLUMNS[2:]]
         assert all(t == pa.string() for t in table.schema.types)
@@ -90,9 +89,9 @@ def expected_rows(pages: list[wl.Page]) -> list[tuple]:
 
 
 @pytest.mark.parametrize("name", sorted(README))
-def test_stdlib_count_is_the_readme_count(shared_data, name):
+def test_stdlib_count_is_the_readme_count(warc_dir, name):
     """The test's own parser is the one the README table was made with."""
-    path = shared_data / "warc" / name
+    path = warc_dir / name
     pages = wl.html_pages(path)
     images = [image for page in pages for image in page.parsed.images]
     alts = [(image.get("alt") or "").strip() for image in images]
@@ -108,13 +107,13 @@ def test_stdlib_count_is_the_readme_count(shared_data, name):
 
 
 @pytest.mark.parametrize("name", WITH_IMAGES)
-def test_warc_rows_match_the_stdlib_count(shared_data, name):
+def test_warc_rows_match_the_stdlib_count(warc_dir, name):
     """Same (image, text) rows, per source, as the independent count.
 
     Definitions differ from the README's columns: the README counts <img> tags with a
     non-empty alt (dolma: 169); rows are distinct (image, text) pairs per page after resolving
     the src (dolma: 67 rows, the same logo with the same alt counts once per page)."""
-    path = shared_data / "warc" / name
+    path = warc_dir / name
     table, rejects = read(path)
     expected = expected_rows(wl.html_pages(path))
     assert rows(table) == expected  # same rows, same order
@@ -131,9 +130,8 @@ def test_warc_rows_match_the_stdlib_count(shared_data, name):
     assert rejects.by_reason["http_not_ok"] == html_pages - rejects.seen["html_pages"]
 
 
-def test_damaged_samples_do_not_crash_and_say_where(shared_data):
-    folder = shared_data / "warc"
-    clipped = folder / "resiliparse__clipped.warc.gz"
+def test_damaged_samples_do_not_crash_and_say_where(warc_dir):
+    clipped = warc_dir / "resiliparse__clipped.warc.gz"
     table, rejects = read(clipped)
     assert rejects.by_reason == {"corrupt_gzip": 1}
     assert rejects.examples[0].startswith(f"{clipped}:0: corrupt_gzip")
@@ -141,7 +139,7 @@ def test_damaged_samples_do_not_crash_and_say_where(shared_data):
     assert rows(table) == expected_rows(wl.html_pages(clipped))
     assert table.num_rows == 7
 
-    trunc = folder / "warcio__example-trunc.warc"
+    trunc = warc_dir / "warcio__example-trunc.warc"
     table, rejects = read(trunc)
     assert rejects.by_reason == {"malformed_record": 1}
     assert rejects.examples[0].startswith(f"{trunc}:1197: malformed_record")
@@ -149,14 +147,14 @@ def test_damaged_samples_do_not_crash_and_say_where(shared_data):
 
     # warcio's chunking/encoding quirks: FastWARC decodes both pages; they have no <img>.
     for name in ("warcio__example-bad-non-chunked.warc.gz", "warcio__example-wrong-chunks.warc.gz"):
-        table, rejects = read(folder / name)
+        table, rejects = read(warc_dir / name)
         assert table.num_rows == 0
         assert rejects.seen["html_pages"] == 1
         assert rejects.seen["records"] == README[name][0]
 
 
-def test_real_wat_sample_has_no_image_links(shared_data):
-    table, rejects = read(shared_data / "warc" / "ccwhirlwind__whirlwind.warc.wat.gz")
+def test_real_wat_sample_has_no_image_links(warc_dir):
+    table, rejects = read(warc_dir / "ccwhirlwind__whirlwind.warc.wat.gz")
     assert table.num_rows == 0
     assert rejects.seen["records"] == 2
     assert rejects.total == 0
@@ -166,8 +164,8 @@ def test_real_wat_sample_has_no_image_links(shared_data):
 
 
 @pytest.mark.parametrize("name", WITH_IMAGES)
-def test_wat_and_warc_give_the_same_rows(shared_data, tmp_path, name):
-    path = shared_data / "warc" / name
+def test_wat_and_warc_give_the_same_rows(warc_dir, tmp_path, name):
+    path = warc_dir / name
     wat_path = tmp_path / name.replace(".warc.gz", ".warc.wat.gz")
     wl.write_members(wat_path, wl.wat_members(path))
     from_warc, _ = read(path)
@@ -178,12 +176,10 @@ def test_wat_and_warc_give_the_same_rows(shared_data, tmp_path, name):
     assert wat_rejects.seen["images"] > 0
 
 
-def test_wat_layout_matches_the_real_whirlwind_envelope(shared_data):
+def test_wat_layout_matches_the_real_whirlwind_envelope(warc_dir):
     """The built records use the real WAT's header and envelope keys."""
-    real = gzip.decompress(
-        (shared_data / "warc" / "ccwhirlwind__whirlwind.warc.wat.gz").read_bytes()
-    )
-    built = wl.wat_members(shared_data / "warc" / "jwarc__cc.warc.gz")[1]
+    real = gzip.decompress((warc_dir / "ccwhirlwind__whirlwind.warc.wat.gz").read_bytes())
+    built = wl.wat_members(warc_dir / "jwarc__cc.warc.gz")[1]
     for key in (b"WARC-Type: metadata", b"WARC-Refers-To:", b"Content-Type: application/json"):
         assert key in real and key in built
     for key in (
@@ -238,8 +234,8 @@ def both(tmp_path: Path, *records: bytes) -> tuple[tuple[pa.Table, Rejects], tup
 # --- bad input --------------------------------------------------------------------------------
 
 
-def test_truncated_gzip_keeps_rows_before_the_cut(shared_data, tmp_path):
-    source = shared_data / "warc" / "allenai-dolma__sample-0000.warc.gz"
+def test_truncated_gzip_keeps_rows_before_the_cut(warc_dir, tmp_path):
+    source = warc_dir / "allenai-dolma__sample-0000.warc.gz"
     data = source.read_bytes()
     cut = tmp_path / "cut.warc.gz"
     cut.write_bytes(data[:100_000])  # inside the request record at 99869
@@ -255,8 +251,8 @@ def test_truncated_gzip_keeps_rows_before_the_cut(shared_data, tmp_path):
     assert len(kept) >= len(expected_rows(complete)) > 0
 
 
-def test_corrupt_gzip_in_the_middle(shared_data, tmp_path):
-    data = bytearray((shared_data / "warc" / "allenai-dolma__sample-0000.warc.gz").read_bytes())
+def test_corrupt_gzip_in_the_middle(warc_dir, tmp_path):
+    data = bytearray((warc_dir / "allenai-dolma__sample-0000.warc.gz").read_bytes())
     for i in range(60_000, 60_040):
         data[i] ^= 0x5A  # inside the member at 50525
     path = tmp_path / "bad.warc.gz"
@@ -317,9 +313,7 @@ def test_page_with_10000_images(tmp_path, monkeypatch):
     for path in (tmp_path / "big.warc.gz",):
         write_warc(path, record)
         started = time.perf_counter()
-        rejects = Rejects()
-        (shard,) = plan_shards([str(path)])
-        tables = list(read_shard(shard, "text", rejects))
+        tables, rejects = read_tables(path)
         elapsed = time.perf_counter() - started
         assert [t.num_rows for t in tables] == [4096, 4096, 1808]
         table = pa.concat_tables(tables)
