@@ -2,13 +2,19 @@
 
 import io
 import json
+import re
+import shlex
+import shutil
 import tarfile
 from collections import defaultdict
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from helpers import concat_parts
+from typer.testing import CliRunner
 
+from metacurate.cli import app
 from metacurate.errors import InputError, OutputConflict
 from metacurate.metadata import Metadata
 from metacurate.pipeline import export
@@ -49,12 +55,6 @@ def _curate(tmp_path, pool: pa.Table, t: int = 100):
     return curated
 
 
-def _curated_table(curated) -> pa.Table:
-    return pa.concat_tables(
-        pq.read_table(p) for p in sorted(curated.glob("part-*.parquet"))
-    ).combine_chunks()
-
-
 @pytest.fixture(scope="module")
 def curated(tmp_path_factory):
     folder = _curate(tmp_path_factory.mktemp("curate"), _pool(300))
@@ -71,7 +71,7 @@ def test_img2dataset_round_trips_every_curated_row(curated, tmp_path):
     out = tmp_path / "export" / "pairs.parquet"
     summary = run_export(curated, "img2dataset", out)
     table = pq.read_table(out)
-    expected = _curated_table(curated)
+    expected = concat_parts(curated)
     assert table.column_names == ["url", "caption", "uuid", "entry_ids", "keep_prob", "lang"]
     assert table.schema.field("entry_ids").type == pa.list_(pa.int32())
     assert table.schema.field("keep_prob").type == pa.float64()
@@ -86,7 +86,7 @@ def test_img2dataset_round_trips_every_curated_row(curated, tmp_path):
 
 def test_img2dataset_skips_and_counts_rows_without_url(tmp_path):
     curated = _curate(tmp_path, _pool(100, no_url_every=4))
-    expected = _curated_table(curated)
+    expected = concat_parts(curated)
     without_url = expected["url"].null_count
     assert without_url > 0
     summary = run_export(curated, "img2dataset", tmp_path / "pairs.parquet")
@@ -109,7 +109,7 @@ def test_webdataset_json_groups_all_texts_of_a_uuid(curated, tmp_path, monkeypat
     out = tmp_path / "wds-json"
     summary = run_export(curated, "webdataset-json", out)
     images = _read_jsonl(out)
-    expected = _curated_table(curated)
+    expected = concat_parts(curated)
     assert summary["files"] == len(list(out.glob("texts-*.jsonl"))) > 1
     assert summary["rows"] == len(expected) == sum(len(i["texts"]) for i in images)
     uuids = [i["uuid"] for i in images]
@@ -153,7 +153,7 @@ def test_metaclip_shard_round_trips_to_metaclip_texts(tmp_path):
     (curated,) = out.glob("curated-t*-seed*")
     summary = run_export(curated, "webdataset-json", tmp_path / "json")
     images = {i["uuid"]: i for i in _read_jsonl(tmp_path / "json")}
-    assert summary["rows"] == len(_curated_table(curated))
+    assert summary["rows"] == len(concat_parts(curated))
     first = images[f"{0:024x}"]
     assert first["url"] is None
     assert ["title", "red photo 0"] in first["texts"]
@@ -162,7 +162,7 @@ def test_metaclip_shard_round_trips_to_metaclip_texts(tmp_path):
     # The reader gives a url column (all null here): nothing img2dataset could download.
     summary = run_export(curated, "img2dataset", tmp_path / "x.parquet")
     assert summary["rows"] == 0
-    assert summary["skipped"] == {"no_url": len(_curated_table(curated))}
+    assert summary["skipped"] == {"no_url": len(concat_parts(curated))}
 
 
 def test_existing_outputs_conflict_unless_overwrite(curated, tmp_path):
@@ -212,11 +212,12 @@ def test_input_errors(curated, tmp_path):
         run_export(curated, "csv", tmp_path / "a.csv")
 
 
-def test_text_column_from_card_then_match_summary(tmp_path):
+def test_text_column_from_the_data_card(tmp_path):
     curated = _curate(tmp_path, _pool(30))
-    (curated / "datacard.json").unlink()  # the match stage's summary still names it
     assert run_export(curated, "img2dataset", tmp_path / "a.parquet")["text_column"] == TEXT
-    (curated.parent / "match_summary.json").unlink()
+    card = json.loads((curated / "datacard.json").read_text())
+    del card["inputs"]["text_column"]
+    (curated / "datacard.json").write_text(json.dumps(card))
     with pytest.raises(InputError, match="cannot tell the text column"):
         run_export(curated, "img2dataset", tmp_path / "b.parquet")
 
@@ -230,3 +231,93 @@ def test_missing_text_column_names_the_part(tmp_path):
     )
     with pytest.raises(InputError, match=rf"{part.name}: no column 'alt'; columns found"):
         run_export(curated, "webdataset-json", tmp_path / "json")
+
+
+def _copy_run(curated, tmp_path):
+    """The curated folder of a copy of the fixture's whole run, free to damage."""
+    shutil.copytree(curated.parent, tmp_path / "run")
+    return tmp_path / "run" / curated.name
+
+
+def _kill_balance(folder, parts_done: int) -> tuple[dict, list[str]]:
+    """Leave ``folder`` as a balance killed after ``parts_done`` parts leaves it: no card, the
+    next part written but not marked, the rest not started. The card and its listed parts."""
+    card = json.loads((folder / "datacard.json").read_text())
+    listed = card["outputs"]["parquet"]
+    assert len(listed) > parts_done + 1
+    (folder / "datacard.json").unlink()
+    (folder / listed[parts_done]).with_suffix(".json").unlink()
+    for name in listed[parts_done + 1 :]:
+        (folder / name).unlink()
+        (folder / name).with_suffix(".json").unlink()
+    return card, listed
+
+
+def test_export_refuses_a_killed_balance_and_names_the_command(curated, tmp_path):
+    folder = _copy_run(curated, tmp_path)
+    manifest = json.loads((folder / "balance_run.json").read_text())
+    card, listed = _kill_balance(folder, 2)
+    out = tmp_path / "pairs.parquet"
+    with pytest.raises(InputError) as refused:
+        run_export(folder, "img2dataset", out)
+    assert str(refused.value) == (
+        f"{folder}: balancing is not complete (2 of {len(listed)} parts, no datacard.json);"
+        f" run `metacurate balance {folder.parent} --t {manifest['t']} --seed {manifest['seed']}`"
+        " to finish it"
+    )
+    assert not out.exists()
+    run_balance(folder.parent, t=manifest["t"], seed=manifest["seed"])
+    summary = run_export(folder, "img2dataset", out)
+    rows = card["outputs"]["rows"]
+    assert summary["rows"] == summary["rows_in"] == rows == len(pq.read_table(out))
+
+
+def test_export_reads_only_the_parts_the_data_card_lists(curated, tmp_path):
+    folder = _copy_run(curated, tmp_path)
+    card = json.loads((folder / "datacard.json").read_text())
+    listed = card["outputs"]["parquet"]
+    assert pq.read_metadata(folder / listed[0]).num_rows > 0
+    shutil.copy(folder / listed[0], folder / "part-99999.parquet")  # the user's, not balance's
+    summary = run_export(folder, "img2dataset", tmp_path / "a.parquet")
+    assert summary["rows_in"] == summary["rows"] == card["outputs"]["rows"]
+
+    # A part lost after its marker was written: the command named must bring it back.
+    (folder / listed[1]).unlink()
+    manifest = json.loads((folder / "balance_run.json").read_text())
+    with pytest.raises(InputError) as refused:
+        run_export(folder, "webdataset-json", tmp_path / "json")
+    assert str(refused.value) == (
+        f"{folder}: balancing is not complete ({len(listed) - 1} of {len(listed)} parts);"
+        f" run `metacurate balance {folder.parent} --t {manifest['t']} --seed {manifest['seed']}`"
+        " to finish it"
+    )
+    assert not (tmp_path / "json").exists()
+    run_balance(folder.parent, t=manifest["t"], seed=manifest["seed"])
+    assert run_export(folder, "webdataset-json", tmp_path / "json")["rows"] == summary["rows"]
+
+
+def test_cli_export_refuses_a_killed_balance_until_its_command_ran(curated, tmp_path):
+    folder = _copy_run(curated, tmp_path)
+    card, _ = _kill_balance(folder, 1)
+    runner = CliRunner()
+    export_args = ["export", str(folder), str(tmp_path / "x.parquet"), "--to", "img2dataset"]
+    refused = runner.invoke(app, export_args)
+    assert refused.exit_code == 2
+    assert refused.output.startswith("error: ") and refused.output.count("\n") == 1
+    command = shlex.split(re.search(r"run `(.+)` to finish it", refused.output).group(1))
+    assert command[:2] == ["metacurate", "balance"]
+    finished = runner.invoke(app, command[1:])
+    assert finished.exit_code == 0, finished.output
+    exported = runner.invoke(app, export_args)
+    assert exported.exit_code == 0, exported.output
+    rows = card["outputs"]["rows"]
+    assert f"{rows:,} of {rows:,}" in exported.output
+
+
+def test_img2dataset_command_quotes_a_path_with_spaces(curated, tmp_path):
+    out = tmp_path / "my exports" / "pairs for 'download'.parquet"
+    summary = run_export(curated, "img2dataset", out)
+    command = shlex.split(summary["next"])
+    assert command[0] == "img2dataset"
+    assert command[command.index("--url_list") + 1] == str(out)
+    assert command[command.index("--save_additional_columns") + 1] == '["uuid","keep_prob"]'

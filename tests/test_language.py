@@ -3,9 +3,11 @@
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from typer.testing import CliRunner
 
+from metacurate.cli import app
 from metacurate.errors import InputError
-from metacurate.filters.language import LanguageFilter
+from metacurate.filters.language import ALL, NONE, LanguageFilter, known_codes
 from metacurate.metadata import Metadata
 from metacurate.pipeline.match import run_match
 from metacurate.pipeline.shards import Languages
@@ -56,3 +58,39 @@ def test_match_drops_other_languages_after_matching(tmp_path):
     assert summary["rows_written"] == 1
     table = pq.read_table(tmp_path / "out/matched/part-00000.parquet")
     assert table["lang"].to_pylist() == ["en"]
+
+
+def test_codes_come_from_the_bundled_model():
+    codes = known_codes()
+    assert len(codes) == 176  # lid.176
+    assert {"en", "de", "zh", "yue", "als"} <= codes
+    assert not {"xx", "eng", "unknown", ALL, NONE} & codes
+
+
+@pytest.mark.parametrize(("option", "unknown"), [("xx", "xx"), ("en,xx", "xx"), ("eng", "eng")])
+def test_codes_the_model_never_gives_are_refused(option, unknown, tmp_path):
+    path = tmp_path / "pool.parquet"
+    pq.write_table(pa.table({"url": ["u0"], "text": [TEXTS[0]]}), path)
+    with pytest.raises(InputError) as refused:
+        run_match([str(path)], tmp_path / "out", Metadata(["dog"], "test"), lang=option)
+    message = str(refused.value)
+    assert message.startswith(
+        f"--lang {option!r}: fastText's lid.176 model does not label {unknown!r};"
+    )
+    assert "176 codes such as en, de, fr" in message and "\n" not in message
+    assert not (tmp_path / "out").exists()  # refused before anything is written
+
+
+def test_cli_refuses_an_unknown_language_and_keeps_all_and_none(tmp_path):
+    path = tmp_path / "pool.parquet"
+    pq.write_table(pa.table({"url": ["u0", "u1"], "text": TEXTS[:2]}), path)
+    runner = CliRunner()
+    extract = ["extract", str(path), "--out"]
+    refused = runner.invoke(app, [*extract, str(tmp_path / "xx"), "--lang", "xx"])
+    assert refused.exit_code == 2
+    assert refused.output.startswith("error: --lang 'xx'") and refused.output.count("\n") == 1
+    for option, kept in (("all", 2), ("none", 2), ("de", 1)):
+        result = runner.invoke(app, [*extract, str(tmp_path / option), "--lang", option])
+        assert result.exit_code == 0, result.output
+        parts = (tmp_path / option).glob("part-*.parquet")
+        assert sum(pq.read_metadata(part).num_rows for part in parts) == kept

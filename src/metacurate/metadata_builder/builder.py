@@ -64,6 +64,12 @@ class BuildReport:
 
 def build_metadata(options: BuildOptions) -> BuildReport:
     started = time.perf_counter()
+    # Checked first: the list is written only after hours of counting.
+    if options.out.is_dir():
+        raise InputError(
+            f"{options.out}: is a folder; --out takes the file to write,"
+            f" for example {options.out / 'metadata.json'}"
+        )
     rejects = Rejects()
     wordnet = wordnet_names(options.wordnet) if options.wordnet else bundled_wordnet_names()
     sources: list[tuple[str, list[str]]] = [("wordnet", wordnet)]

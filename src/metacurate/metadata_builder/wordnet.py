@@ -40,8 +40,17 @@ def synset_names(wordnet_dir: str | Path) -> Iterator[str]:
     """One name per synset line of the data files, in NLTK's all_synsets() order; can be
     empty (".22_caliber")."""
     for path in data_files(wordnet_dir):
-        with open(path, encoding="utf-8", errors="strict") as f:
-            for number, line in enumerate(f, 1):
+        # Read as bytes and decode line by line, so that a file that is not text (compressed,
+        # say) is reported with the line where it stops being text.
+        with open(path, "rb") as f:
+            for number, raw in enumerate(f, 1):
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as err:
+                    raise InputError(
+                        f"{path}:{number}: not a WordNet data file (byte"
+                        f" {raw[err.start]:#04x} is not UTF-8 text)"
+                    ) from None
                 # Licence header lines start with two spaces; NLTK skips any line whose first
                 # character is whitespace.
                 if not line or line[0].isspace():

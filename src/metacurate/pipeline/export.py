@@ -14,10 +14,13 @@
   bounded by a bucket, not by the curated set. Shards are ``texts-NNNNN-of-NNNNN.jsonl``;
   ``export.json`` (the summary) is written last and marks the export complete.
 
-Both read the parts batch by batch and publish each file under its name only once complete.
+Both read exactly the parts that the folder's ``datacard.json`` lists, and only once the balance
+run is complete (the card, and every listed part with its marker); they read the parts batch by
+batch and publish each file under its name only once complete.
 """
 
 import json
+import shlex
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -35,7 +38,7 @@ from metacurate.datacard import JSON_NAME as DATACARD
 from metacurate.errors import InputError, OutputConflict
 from metacurate.hashing import string_hashes
 from metacurate.pipeline.balance import KEEP_PROB
-from metacurate.pipeline.match import SUMMARY as MATCH_SUMMARY
+from metacurate.pipeline.balance import MANIFEST as BALANCE_MANIFEST
 from metacurate.readers.base import image_uuid
 from metacurate.writers.atomic import TMP_MARK, atomic_path, write_json
 
@@ -83,12 +86,11 @@ def run_export(curated: Path, to: str, out: Path, overwrite: bool = False) -> di
 def open_curated(folder: Path) -> Curated:
     if not folder.is_dir():
         raise InputError(f"{folder}: no such folder")
-    parts = sorted(folder.glob("part-*.parquet"))
-    if not parts:
-        raise InputError(
-            f"{folder}: not a curated folder (no part-*.parquet); run `metacurate balance` first"
-        )
-    text_column = _text_column(folder)
+    card = _read_json(folder / DATACARD)
+    parts = [folder / name for name in _listed_parts(folder, card)]
+    text_column = _json_field(card, ("inputs", "text_column"))
+    if not isinstance(text_column, str):
+        raise InputError(f"{folder / DATACARD}: no inputs.text_column; cannot tell the text column")
     columns: set[str] = set()
     rows = 0
     for part in parts:
@@ -101,29 +103,64 @@ def open_curated(folder: Path) -> Curated:
     return Curated(folder, parts, text_column, frozenset(columns), rows)
 
 
-def _text_column(folder: Path) -> str:
-    """The text column as the data card (or the match stage it came from) names it."""
-    named_in = [
-        (folder / DATACARD, ("inputs", "text_column")),
-        (folder.parent / MATCH_SUMMARY, ("text_column",)),
-    ]
-    for path, keys in named_in:
-        value = _json_field(path, keys)
-        if isinstance(value, str):
-            return value
-    raise InputError(
-        f"{folder}: cannot tell the text column ({DATACARD} missing or without inputs.text_column)"
-    )
+def _listed_parts(folder: Path, card: dict | None) -> list[str]:
+    """The parts the data card lists, once the balance stage is seen to have completed.
+
+    Balance writes each part, then its ``part-NNNNN.json`` marker, and the card last: a folder
+    without the card, or missing a listed part or marker, is a killed or damaged run.
+    """
+    manifest = _read_json(folder / BALANCE_MANIFEST)
+    if card is None and manifest is None:
+        raise InputError(
+            f"{folder}: not a curated folder (no {DATACARD}); run `metacurate balance` first"
+        )
+    if card is None:
+        names = _json_field(manifest, ("parts",)) or []
+    else:
+        names = _json_field(card, ("outputs", "parquet"))
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise InputError(f"{folder / DATACARD}: no outputs.parquet list of the curated parts")
+    written = {n for n in names if (folder / n).is_file()}
+    marked = {n for n in names if (folder / _marker(n)).is_file()}
+    done = written & marked
+    if card is not None and len(done) == len(names):
+        return names
+    state = f"{len(done)} of {len(names)} parts" + ("" if card else f", no {DATACARD}")
+    # The run's manifest, or the card where it was not kept, says the t and seed. Balance
+    # redoes any part without its file or its marker.
+    command = _balance_command(folder, manifest or _json_field(card, ("balancing",)))
+    raise InputError(f"{folder}: balancing is not complete ({state}); run `{command}` to finish it")
 
 
-def _json_field(path: Path, keys: tuple[str, ...]):
+def _marker(part: str) -> str:
+    return str(Path(part).with_suffix(".json"))
+
+
+def _balance_command(folder: Path, settings: dict | None) -> str:
+    """The command that completes this folder, with the t and seed of ``settings``."""
+    if folder.name in ("", ".."):  # "." or "..": the run folder is only known once resolved
+        folder = folder.resolve()
+    command = ["metacurate", "balance", str(folder.parent)]
+    t, seed = _json_field(settings, ("t",)), _json_field(settings, ("seed",))
+    if t is not None and seed is not None:
+        command += ["--t", str(t), "--seed", str(seed)]
+    return shlex.join(command)
+
+
+def _read_json(path: Path) -> dict | None:
     try:
         value = json.loads(path.read_text("utf-8"))
-        for key in keys:
-            value = value[key]
-        return value
-    except (OSError, json.JSONDecodeError, KeyError, TypeError):
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
         return None
+    return value if isinstance(value, dict) else None
+
+
+def _json_field(value: dict | None, keys: tuple[str, ...]):
+    for key in keys:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
 
 
 def _batches(source: Curated, columns: list[str]) -> Iterator[pa.Table]:
@@ -198,9 +235,12 @@ def export_img2dataset(source: Curated, out: Path, overwrite: bool) -> dict:
         "columns": schema.names,
         "files": 1,
         "paths": [str(out)],
-        "next": (
-            f"img2dataset --url_list {out} --input_format parquet --url_col url"
-            ' --caption_col caption --save_additional_columns \'["uuid","keep_prob"]\''
+        "next": shlex.join(
+            [
+                *("img2dataset", "--url_list", str(out), "--input_format", "parquet"),
+                *("--url_col", "url", "--caption_col", "caption"),
+                *("--save_additional_columns", '["uuid","keep_prob"]'),
+            ]
         ),
     }
 
