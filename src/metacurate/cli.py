@@ -1,6 +1,7 @@
 """Command line: ``metacurate demo | curate | extract | match | balance | export | explain |
 metadata build | metadata stats``."""
 
+import os
 import re
 import shlex
 import signal
@@ -21,7 +22,7 @@ from metacurate.match.spacing import spaced
 from metacurate.metadata import load_metadata
 from metacurate.metadata_builder.builder import DEFAULT_BUDGET, BuildOptions, build_metadata
 from metacurate.metadata_builder.stats import PAPER_TABLE_1, source_stats
-from metacurate.pipeline.balance import resolve_t, run_balance
+from metacurate.pipeline.balance import check_seed, resolve_t, run_balance
 from metacurate.pipeline.export import FORMATS, run_export
 from metacurate.pipeline.extract import run_extract
 from metacurate.pipeline.match import COUNTS, METADATA, run_match
@@ -106,15 +107,22 @@ def _user_errors():
         )
 
 
-def _terminate(signum, frame) -> None:
-    raise Interrupted
+def _terminate_in(driver: int):
+    def terminate(signum, frame) -> None:
+        if os.getpid() == driver:
+            raise Interrupted
+        # A worker forked before it could reset this handler: die as SIGTERM means.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    return terminate
 
 
 @app.callback()
 def _main() -> None:
     # SIGTERM (a scheduler, `kill`, a container stop) takes Ctrl-C's path: workers are
     # stopped, partial files never look complete, and the user gets one line.
-    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGTERM, _terminate_in(os.getpid()))
 
 
 def _print_match(summary: dict) -> None:
@@ -188,8 +196,9 @@ def _print_balance(card: dict) -> None:
         f"{bal['head_entries']:,} head entries)",
     )
     table.add_row("seed", str(bal["seed"]))
-    matched = card["matching"]["rows_matched"]
-    share = f" ({bal['rows_kept'] / matched:.1%} of matched)" if matched else ""
+    # Balancing sees the rows written by match: duplicates and other languages are gone.
+    written = card["matching"]["rows_written"]
+    share = f" ({bal['rows_kept'] / written:.1%} of {written:,} matched rows)" if written else ""
     table.add_row(
         "rows kept",
         f"{bal['rows_kept']:,}{share}; expected "
@@ -262,6 +271,7 @@ def balance(
 def _curate(inputs, out, metadata, t, tail_fraction, seed, workers, overwrite, **match) -> None:
     """``match``: run_match's keyword options (text_column, lang, dedup)."""
     with _user_errors():
+        check_seed(seed)
         summary = run_match(
             inputs, out, load_metadata(metadata), workers=workers, overwrite=overwrite, **match
         )

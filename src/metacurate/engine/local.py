@@ -24,6 +24,7 @@ IN_FLIGHT_PER_WORKER = 2
 STOP_SECONDS = 5.0  # a stopped worker still running after this is killed
 PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
 MAX_NAMED_TASKS = 5
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 _WORKER: Callable[[Any], Any] | None = None
 
@@ -40,6 +41,7 @@ def _start_worker(worker: Callable[[Any], Any], driver_pid: int) -> None:
     # The driver's own SIGTERM handler is inherited by a fork; a worker told to stop must die,
     # not unwind its task.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked by the driver's submit
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != driver_pid:  # the driver died before the request took effect
@@ -78,7 +80,14 @@ class _Pool:
         self.processes: dict[int, BaseProcess] = {}
 
     def submit(self, task: Any) -> Future:
-        future = self.executor.submit(_run, task)
+        # A submit may start workers: a Ctrl-C arriving while one is forked must neither
+        # interrupt the pool's bookkeeping nor reach the worker before it ignores Ctrl-C. Held
+        # here, it is delivered to the driver once the submit is done.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            future = self.executor.submit(_run, task)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         for process in multiprocessing.active_children():
             self.processes.setdefault(process.pid, process)
         return future

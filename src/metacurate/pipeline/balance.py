@@ -99,6 +99,12 @@ def _load_match(out_dir: Path) -> tuple[dict, np.ndarray]:
     return summary, np.load(out_dir / COUNTS)
 
 
+def check_seed(seed: int) -> None:
+    """The draws hash the seed as 64 bits: refuse what does not fit before any work starts."""
+    if not 0 <= seed < 2**64:
+        raise InputError(f"--seed must be between 0 and 2**64 - 1, got {seed}")
+
+
 def run_balance(
     out_dir: Path,
     t: int | None = None,
@@ -108,8 +114,7 @@ def run_balance(
     overwrite: bool = False,
     command: str = "",
 ) -> dict:
-    if not 0 <= seed < 2**64:
-        raise InputError(f"--seed must be between 0 and 2**64 - 1, got {seed}")
+    check_seed(seed)
     match_summary, counts = _load_match(out_dir)
     t, tail = resolve_t(counts, t, tail)
     curated = out_dir / rundir.curated_name(t, seed)
@@ -140,7 +145,10 @@ def _balance_parts(
     """Balance the parts not done yet; the entry counts of all kept rows and each part's
     statistics."""
     curated = worker.out_dir
-    done = [part for part in parts if (curated / f"{part.stem}.json").exists()]
+    # A part is done when its marker, written after it, is there; a part lost since is redone.
+    done = [
+        p for p in parts if (curated / f"{p.stem}.json").exists() and (curated / p.name).exists()
+    ]
     todo = [part for part in parts if part not in done]
     # Parts done by an earlier run are counted from their files, new ones by their workers.
     counts_after = count_parts([curated / part.name for part in done], len(worker.p))

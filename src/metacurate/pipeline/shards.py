@@ -89,9 +89,8 @@ class ShardWorker:
             if languages is not None:
                 languages.warm_up()
 
-    def _match(self, table: pa.Table, counts: np.ndarray) -> pa.Table:
+    def _match(self, table: pa.Table) -> pa.Table:
         found = self.matcher.match_arrow(table[self.text_column])
-        counts += np.bincount(found.ids, minlength=len(counts)).astype(np.uint64)
         if ENTRY_IDS in table.column_names:  # re-matching our own output: replace it
             table = table.drop_columns([ENTRY_IDS])
         table = table.append_column(ENTRY_IDS, found.to_arrow())
@@ -101,14 +100,13 @@ class ShardWorker:
         """The shard's statistics and, when matching, its entry counts."""
         rejects = Rejects()
         languages = self.languages.for_shard(shard)
-        counts = None if self.matcher is None else np.zeros(self.matcher.n_entries, np.uint64)
         kept: list[pa.Table] = []
         rows = Counter()
         for table in read_shard(shard, self.text_column, rejects):
             rows["read"] += len(table)
             rows["empty_text"] += _empty_texts(table[self.text_column])
             if self.matcher is not None:
-                table = self._match(table, counts)
+                table = self._match(table)
                 rows["matched"] += len(table)
             if languages is not None and len(table):
                 before = len(table)
@@ -116,6 +114,13 @@ class ShardWorker:
                 rows["other_language"] += before - len(table)
             kept.append(table)
         part = self._write(shard, kept)
+        # Counted over the staged rows, as a resumed shard's are from its part: rows of another
+        # language are not in the pool.
+        counts = None
+        if self.matcher is not None:
+            counts = np.zeros(self.matcher.n_entries, np.uint64)
+            for table in kept:
+                counts += count_ids(table[ENTRY_IDS], len(counts))
         stats = {
             "shard": shard.name,
             "path": shard.path,

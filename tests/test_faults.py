@@ -1,0 +1,289 @@
+"""Faults through the command line, as a user meets them: a worker killed (as the out-of-memory
+killer does), Ctrl-C to the process group, SIGTERM, a killed driver, two runs into one folder.
+
+Each must end the run within seconds with one line and no traceback, leave no process behind,
+and the same command must then finish with outputs byte-identical to an undisturbed run. The
+tests drive ``python -m metacurate`` in its own session and know nothing of how the engine runs
+its workers beyond "child processes of the driver", so they hold for any engine.
+"""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from wiki_fixtures import write_pageviews
+
+ENDS_WITHIN = 15.0  # seconds from the fault to the driver's exit, on a loaded 2-core machine
+WORDS = [
+    "a",
+    "photo",
+    "of",
+    "the",
+    "dog",
+    "cat",
+    "red",
+    "new",
+    "york",
+    "black",
+    "white",
+    "house",
+    "car",
+    "tree",
+    "sky",
+    "blue",
+    "green",
+    "man",
+    "woman",
+    "on",
+    "in",
+    "with",
+    "at",
+    "by",
+    "beach",
+    "city",
+    "night",
+    "old",
+    "young",
+    "small",
+    "big",
+]
+CURATE = ["curate", "--lang", "en", "--t", "1000", "--workers", "2"]
+
+
+def _write_pool(folder: Path) -> list[str]:
+    """12 files of English-like texts: enough work (~4 s on 2 workers) to be interrupted."""
+    rng = np.random.default_rng(0)
+    folder.mkdir()
+    words = np.array(WORDS)
+    paths = []
+    for f in range(12):
+        texts = [" ".join(row) for row in words[rng.integers(0, len(words), (20_000, 30))]]
+        urls = [f"https://example.com/{f}/{i}.jpg" for i in range(len(texts))]
+        paths.append(str(folder / f"pool-{f:02d}.parquet"))
+        pq.write_table(pa.table({"url": urls, "text": texts}), paths[-1])
+    return paths
+
+
+@pytest.fixture(scope="module")
+def pool(tmp_path_factory) -> list[str]:
+    return _write_pool(tmp_path_factory.mktemp("faults") / "pool")
+
+
+@pytest.fixture(scope="module")
+def clean(pool, tmp_path_factory) -> Path:
+    """The outputs of an undisturbed run."""
+    out = tmp_path_factory.mktemp("clean") / "out"
+    _run([*CURATE, *pool, "--out", str(out)])
+    return out
+
+
+def _run(args: list[str]) -> subprocess.CompletedProcess:
+    done = subprocess.run(_command(args), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def _command(args: list[str]) -> list[str]:
+    return [sys.executable, "-m", "metacurate", *args]
+
+
+class Run:
+    """A metacurate command in its own session (so a signal can go to its process group)."""
+
+    def __init__(self, args: list[str], log: Path):
+        self.log = log
+        with open(log, "w") as stderr:
+            self.process = subprocess.Popen(
+                _command(args),
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                start_new_session=True,
+                # As in a terminal, whatever this test runner inherited (a background job
+                # starts with Ctrl-C ignored).
+                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+            )
+        self.seen: set[int] = set()
+
+    def children(self) -> set[int]:
+        pid = self.process.pid
+        try:
+            found = {
+                int(child)
+                for task in Path(f"/proc/{pid}/task").iterdir()
+                for child in (task / "children").read_text().split()
+            }
+        except FileNotFoundError:  # the driver has exited
+            found = set()
+        self.seen |= found
+        return found
+
+    def wait_for_workers(self, count: int = 2, timeout: float = 120.0) -> list[int]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = self.children()
+            if len(found) >= count:
+                return sorted(found)
+            assert self.process.poll() is None, f"ended before its workers started: {self.stderr}"
+            time.sleep(0.005)
+        raise AssertionError(f"no {count} workers within {timeout} s")
+
+    def ends(self) -> int:
+        """The exit status, asserting the driver exits within ENDS_WITHIN seconds."""
+        started = time.monotonic()
+        code = self.process.wait(timeout=60)
+        assert time.monotonic() - started < ENDS_WITHIN, self.stderr
+        return code
+
+    @property
+    def stderr(self) -> str:
+        return self.log.read_text()
+
+    def error_line(self) -> str:
+        """The run's last line, asserting it is its only message (no traceback)."""
+        assert "Traceback" not in self.stderr, self.stderr
+        return self.stderr.strip().splitlines()[-1]
+
+    def no_process_left(self) -> None:
+        deadline = time.monotonic() + 5
+        alive = self.seen
+        while alive and time.monotonic() < deadline:
+            alive = {pid for pid in alive if _alive(pid)}
+            time.sleep(0.05)
+        assert not alive, f"processes left behind: {alive}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def _outputs(out: Path) -> dict[str, bytes]:
+    """Every file a user reads, with the run's folder and the time of the card made neutral."""
+    files = {}
+    for path in sorted(out.rglob("*")):
+        name = str(path.relative_to(out))
+        if not path.is_file() or path.name.startswith(".") or name.endswith("_summary.json"):
+            continue  # summaries say how many parts were resumed, and may differ in that
+        data = path.read_bytes()
+        if path.name.startswith("datacard."):
+            data = re.sub(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", b"TIME", data)
+            data = data.replace(str(out).encode(), b"OUT")
+        files[name] = data
+    return files
+
+
+def _same_outputs(out: Path, clean: Path) -> None:
+    got, want = _outputs(out), _outputs(clean)
+    assert sorted(got) == sorted(want)
+    for name in want:
+        assert got[name] == want[name], name
+
+
+def _kill_a_worker(run: Run) -> None:
+    """SIGKILL one worker while the driver is stopped, so the run has tasks left, whatever
+    the machine's speed."""
+    workers = run.wait_for_workers()
+    os.kill(run.process.pid, signal.SIGSTOP)
+    os.kill(workers[0], signal.SIGKILL)
+    os.kill(run.process.pid, signal.SIGCONT)
+
+
+def test_a_killed_worker_ends_the_run_and_the_same_command_resumes(pool, clean, tmp_path):
+    args = [*CURATE, *pool, "--out", str(tmp_path / "out")]
+    run = Run(args, tmp_path / "log")
+    _kill_a_worker(run)
+    assert run.ends() == 2
+    assert run.error_line().startswith("error: a worker process was killed by SIGKILL")
+    assert "run the same command again to resume" in run.error_line()
+    run.no_process_left()
+    _run(args)
+    _same_outputs(tmp_path / "out", clean)
+
+
+def test_a_killed_worker_ends_balance_too(clean, tmp_path):
+    for name in ("out", "undisturbed"):
+        shutil.copytree(clean, tmp_path / name, ignore=shutil.ignore_patterns("curated-*"))
+    args = ["balance", "--t", "1000", "--workers", "2"]
+    run = Run([*args, str(tmp_path / "out")], tmp_path / "log")
+    _kill_a_worker(run)
+    assert run.ends() == 2
+    assert "killed by SIGKILL" in run.error_line()
+    run.no_process_left()
+    _run([*args, str(tmp_path / "out")])
+    _run([*args, str(tmp_path / "undisturbed")])
+    _same_outputs(tmp_path / "out", tmp_path / "undisturbed")
+
+
+def test_a_killed_worker_ends_a_metadata_build(tmp_path):
+    views = tmp_path / "views"
+    for hour in range(16):
+        lines = [f"en Title_{hour}_{i} {100 + i} 0" for i in range(2000)]
+        write_pageviews(views, f"pageviews-20220101-{hour:02d}0000.gz", lines)
+    args = ["metadata", "build", "--pageviews", str(views), "--workers", "2"]
+    run = Run([*args, "--out", str(tmp_path / "m.json")], tmp_path / "log")
+    _kill_a_worker(run)
+    assert run.ends() == 2
+    assert "killed by SIGKILL" in run.error_line()
+    run.no_process_left()
+    _run([*args, "--out", str(tmp_path / "m.json")])
+    _run([*args, "--out", str(tmp_path / "undisturbed.json")])
+    assert (tmp_path / "m.json").read_bytes() == (tmp_path / "undisturbed.json").read_bytes()
+
+
+@pytest.mark.parametrize(
+    "how, line",
+    [
+        ("ctrl-c", "error: interrupted (Ctrl-C)"),
+        ("sigterm", "error: interrupted by SIGTERM"),
+    ],
+)
+def test_one_interruption_stops_everything_in_seconds(pool, clean, tmp_path, how, line):
+    args = [*CURATE, *pool, "--out", str(tmp_path / "out")]
+    run = Run(args, tmp_path / "log")
+    run.wait_for_workers()
+    if how == "ctrl-c":  # the terminal sends it to the whole foreground process group
+        os.killpg(run.process.pid, signal.SIGINT)
+    else:  # a scheduler or `kill` stops the driver alone
+        run.process.terminate()
+    assert run.ends() == 130
+    assert run.error_line().startswith(line)
+    run.no_process_left()
+    _run(args)
+    _same_outputs(tmp_path / "out", clean)
+
+
+def test_a_killed_driver_leaves_no_worker_behind(pool, clean, tmp_path):
+    args = [*CURATE, *pool, "--out", str(tmp_path / "out")]
+    run = Run(args, tmp_path / "log")
+    run.wait_for_workers()
+    run.process.kill()
+    run.process.wait()
+    run.no_process_left()
+    _run(args)
+    _same_outputs(tmp_path / "out", clean)
+
+
+def test_a_second_run_into_the_same_folder_is_refused_while_the_first_goes_on(
+    pool, clean, tmp_path
+):
+    args = [*CURATE, *pool, "--out", str(tmp_path / "out")]
+    first = Run(args, tmp_path / "first.log")
+    first.wait_for_workers()
+    second = subprocess.run(_command(args), capture_output=True, text=True, timeout=60)
+    assert second.returncode == 2
+    assert "Traceback" not in second.stderr
+    assert f"is in use by another metacurate run (pid {first.process.pid} on" in second.stderr
+    assert first.process.wait(timeout=120) == 0, first.stderr
+    _same_outputs(tmp_path / "out", clean)
