@@ -54,7 +54,9 @@ def _write_parquet(table: pa.Table, path, row_group_size=1000) -> str:
 
 
 def _curated_rows(folder) -> list[tuple]:
-    table = pa.concat_tables(pq.read_table(p) for p in sorted(folder.glob("part-*.parquet")))
+    # Parts from Parquet keep their column types, those from CSV or JSON Lines carry text.
+    parts = sorted(folder.glob("part-*.parquet"))
+    table = pa.concat_tables(pq.read_table(p, columns=["url", "keep_prob"]) for p in parts)
     return sorted(zip(table["url"].to_pylist(), table["keep_prob"].to_pylist(), strict=True))
 
 

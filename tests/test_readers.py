@@ -82,7 +82,7 @@ def test_jsonl_bad_lines_are_rejected_with_file_and_line(tmp_path):
     assert any(e.startswith(f"{path}:3: invalid_utf8") for e in rejects.examples)
     assert table["text"].to_pylist() == ["a dog", None, None, "lone \ufffd surrogate cat", "a cat"]
     assert table["url"].to_pylist() == ["u1", "u2", "u3", None, None]
-    assert table["extra"].to_pylist() == [None, None, None, '{"k": 1}', '"mixed types stay"']
+    assert table["extra"].to_pylist() == [None, None, None, '{"k": 1}', "mixed types stay"]
 
 
 def test_truncated_gzip_keeps_rows_before_the_cut(tmp_path):

@@ -6,11 +6,12 @@ import tarfile
 
 import pyarrow as pa
 import pytest
+from helpers import read_table as _read
+from helpers import read_tables
 
 from metacurate.errors import InputError
-from metacurate.metadata import Metadata
 from metacurate.pipeline.match import run_match
-from metacurate.readers import Rejects, detect_format, plan_shards, read_shard
+from metacurate.readers import detect_format
 from metacurate.readers import webdataset as wds
 from metacurate.readers.base import image_uuid
 from metacurate.readers.webdataset import split_name
@@ -35,14 +36,6 @@ def _img2dataset_sample(key, caption, url):
         (f"{key}.txt", caption.encode()),
         (f"{key}.json", json.dumps(meta).encode()),
     ]
-
-
-def _read(path, text_column="text"):
-    rejects = Rejects()
-    (shard,) = plan_shards([str(path)])
-    tables = list(read_shard(shard, text_column, rejects))
-    table = pa.concat_tables(tables) if tables else None
-    return table, rejects
 
 
 def test_suffixes_are_registered():
@@ -110,7 +103,7 @@ def test_metaclip_shard_texts_and_uuid_from_key(tmp_path):
 def test_bad_members_are_counted_and_reading_goes_on(tmp_path):
     members = [
         ("a.jpg", IMAGE),  # no text at all
-        ("b.json", b'{"caption": "broken'),  # malformed json, and so no text
+        ("b.json", b'{"caption": "broken'),  # malformed json: counted once, not also as no text
         ("c.txt", b"caf\xe9 dog"),  # invalid utf-8: kept with U+FFFD
         ("d.json", b"[1, 2]"),  # json but not an object
         ("e.json", json.dumps({"caption": 5, "texts": ["ok", 7]}).encode()),
@@ -122,7 +115,7 @@ def test_bad_members_are_counted_and_reading_goes_on(tmp_path):
     assert table["key"].to_pylist() == ["c", "e", "f"]
     assert table["uuid"].to_pylist() == [None, "e", image_uuid("https://f")]
     assert dict(rejects.by_reason) == {
-        "sample_without_text": 3,
+        "sample_without_text": 1,
         "malformed_json": 2,
         "invalid_utf8": 1,
         "text_not_a_string": 2,
@@ -186,9 +179,8 @@ def test_not_a_tar_is_counted_not_raised(tmp_path):
 
 def test_batches_are_bounded(tmp_path, monkeypatch):
     monkeypatch.setattr(wds, "BATCH_ROWS", 7)
-    rejects = Rejects()
-    (shard,) = plan_shards([str(_write_tar(tmp_path / "a.tar", _many_samples(20)))])
-    sizes = [len(t) for t in read_shard(shard, "text", rejects)]
+    tables, _ = read_tables(_write_tar(tmp_path / "a.tar", _many_samples(20)))
+    sizes = [len(t) for t in tables]
     assert sizes == [7, 7, 6]
 
 
@@ -212,7 +204,7 @@ def test_oversized_text_member_is_refused(tmp_path, monkeypatch):
     members = [("a.txt", b"dog " * 100), ("b.txt", b"a cat")]
     table, rejects = _read(_write_tar(tmp_path / "a.tar", members))
     assert table["text"].to_pylist() == ["a cat"]
-    assert dict(rejects.by_reason) == {"oversized_member": 1, "sample_without_text": 1}
+    assert dict(rejects.by_reason) == {"oversized_member": 1}
 
 
 def test_text_column_may_not_clash(tmp_path):
@@ -221,11 +213,11 @@ def test_text_column_may_not_clash(tmp_path):
         _read(path, text_column="url")
 
 
-def test_match_stage_reads_webdataset_shards(tmp_path):
+def test_match_stage_reads_webdataset_shards(tmp_path, dog_cat_metadata):
     members = []
     for i, caption in enumerate(["a dog", "a cat", "nothing here"]):
         members += _img2dataset_sample(f"{i:03d}", caption, f"https://x/{i}")
     path = _write_tar(tmp_path / "00000.tar", members, "w:gz").rename(tmp_path / "00000.tgz")
-    summary = run_match([str(path)], tmp_path / "out", Metadata(["dog", "cat"], "test"))
+    summary = run_match([str(path)], tmp_path / "out", dog_cat_metadata)
     assert summary["rows_read"] == 3
     assert summary["rows_matched"] == 2

@@ -4,6 +4,8 @@ A new input format is one new module with ``read(shard, text_column, rejects)`` 
 ``READERS`` and its file suffixes in ``SUFFIXES``.
 """
 
+import itertools
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -44,18 +46,35 @@ READERS: dict[str, Callable[[Shard, str, Rejects], Iterator[pa.Table]]] = {
 SHARD_ROWS = 100_000
 
 
+def _suffix(name: str) -> str | None:
+    """The longest input suffix the file name ends with."""
+    name = name.lower()
+    return max((suffix for suffix in SUFFIXES if name.endswith(suffix)), key=len, default=None)
+
+
 def detect_format(path: str) -> str:
-    name = Path(path).name.lower()
-    for suffix, fmt in sorted(SUFFIXES.items(), key=lambda kv: -len(kv[0])):
-        if name.endswith(suffix):
-            return fmt
-    raise InputError(f"{path}: unknown input format (supported: {', '.join(sorted(SUFFIXES))})")
+    suffix = _suffix(Path(path).name)
+    if suffix is None:
+        raise InputError(f"{path}: unknown input format (supported: {', '.join(sorted(SUFFIXES))})")
+    return SUFFIXES[suffix]
+
+
+def _files_of(folder: str) -> str:
+    """FOLDER/*.SUFFIX, with the suffix of an input file among the folder's first entries."""
+    with os.scandir(folder) as entries:
+        names = (entry.name for entry in itertools.islice(entries, 1000))
+        suffix = next(filter(None, map(_suffix, names)), ".parquet")
+    return str(Path(folder) / f"*{suffix}")
 
 
 def plan_shards(paths: list[str], shard_rows: int = SHARD_ROWS) -> list[Shard]:
     """Split the inputs into shards; Parquet by row groups, other formats one shard per file."""
     shards: list[Shard] = []
     for path in paths:
+        if Path(path).is_dir():
+            raise InputError(
+                f"{path}: is a folder, not a file; give its files (for example {_files_of(path)})"
+            )
         if not Path(path).is_file():
             raise InputError(f"{path}: file not found")
         fmt = detect_format(path)

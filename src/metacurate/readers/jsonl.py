@@ -1,11 +1,21 @@
-"""JSON Lines input (plain or gzip): one object per line, rejected line by line when malformed."""
+"""JSON Lines input (plain or gzip): one object per line, rejected line by line when malformed.
 
+The text column is a string column; a row without it has a null text (the pipeline counts it as
+empty), and a file where no row has it is refused once read. Every other key is carried as
+text, so that its column has one type for the whole file whatever its values and however the
+file is cut into batches: strings as they are, null as null, numbers, booleans, objects and
+arrays as their JSON text (``json.dumps``: 640 -> "640", true -> "true", {"k": 1} ->
+'{"k": 1}'). A UTF-8 byte order mark before the first line is ignored.
+"""
+
+import codecs
 import gzip
 import json
 import zlib
 from collections.abc import Iterator
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from metacurate.errors import InputError
 from metacurate.readers.base import BATCH_ROWS, Rejects, Shard, arrow_safe_text
@@ -28,6 +38,8 @@ def _lines(path: str, rejects: Rejects) -> Iterator[tuple[int, bytes]]:
 def _records(shard: Shard, text_column: str, rejects: Rejects) -> Iterator[dict]:
     for line_no, raw in _lines(shard.path, rejects):
         where = f"{shard.path}:{line_no}"
+        if line_no == 1:
+            raw = raw.removeprefix(codecs.BOM_UTF8)
         if not raw.strip():
             continue
         try:
@@ -52,32 +64,67 @@ def _records(shard: Shard, text_column: str, rejects: Rejects) -> Iterator[dict]
         yield record
 
 
-def read(shard: Shard, text_column: str, rejects: Rejects) -> Iterator[pa.Table]:
+def _batches(records: Iterator[dict]) -> Iterator[list[dict]]:
     rows: list[dict] = []
-    seen_text_column = False
-    for record in _records(shard, text_column, rejects):
-        seen_text_column = seen_text_column or text_column in record
+    for record in records:
         rows.append(record)
         if len(rows) == BATCH_ROWS:
-            yield _batch(shard, rows, text_column, seen_text_column)
+            yield rows
             rows = []
     if rows:
-        yield _batch(shard, rows, text_column, seen_text_column)
+        yield rows
 
 
-def _batch(shard: Shard, rows: list[dict], text_column: str, seen_text_column: bool) -> pa.Table:
-    if not seen_text_column:
-        found = sorted({key for row in rows[:1000] for key in row})
-        raise InputError(f"{shard.path}: no text column {text_column!r}; columns found: {found}")
-    keys = list(dict.fromkeys(key for row in rows for key in row))  # every key, first-seen order
-    columns = {key: _column([row.get(key) for row in rows]) for key in keys}
-    columns[text_column] = pa.array([row.get(text_column) for row in rows], pa.string())
+def read(shard: Shard, text_column: str, rejects: Rejects) -> Iterator[pa.Table]:
+    first_keys: list[str] | None = None  # what the error names when no row has a text
+    has_text = False
+    for rows in _batches(_records(shard, text_column, rejects)):
+        keys = list(dict.fromkeys(key for row in rows for key in row))  # first-seen order
+        first_keys = keys if first_keys is None else first_keys
+        has_text = has_text or text_column in keys
+        yield _table(rows, keys, text_column)
+    if first_keys is not None and not has_text:
+        raise InputError(
+            f"{shard.path}: no text column {text_column!r}; columns found: {sorted(first_keys)}"
+        )
+
+
+def _table(rows: list[dict], keys: list[str], text_column: str) -> pa.Table:
+    texts = pa.array([row.get(text_column) for row in rows], pa.string())
+    columns = {
+        key: texts if key == text_column else _texts([row.get(key) for row in rows]) for key in keys
+    }
+    columns.setdefault(text_column, texts)
     return pa.table(columns)
 
 
-def _column(values: list) -> pa.Array:
-    """Arrow column of the values; a column mixing JSON types is kept as JSON text, not dropped."""
+def _texts(values: list) -> pa.Array:
+    """The values as a string column: strings as they are, other values as their JSON text."""
+    try:
+        return pa.array(values, pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeEncodeError):
+        pass
+    typed = _typed(values)
+    kind = pa.null() if typed is None else typed.type
+    # Arrow writes integers and booleans as json.dumps does, and fast; floats it writes its own
+    # way (100.0 as "100"), so finite ones take Python's repr, which is what json.dumps writes.
+    if pa.types.is_integer(kind) or pa.types.is_boolean(kind):
+        return typed.cast(pa.string())
+    if pa.types.is_floating(kind) and pc.all(pc.is_finite(typed)).as_py():
+        return pa.array([None if v is None else repr(v) for v in values], pa.string())
+    return pa.array([_json_text(v) for v in values], pa.string())
+
+
+def _typed(values: list) -> pa.Array | None:
+    """The values as an Arrow array of one type; None for a mix of kinds."""
     try:
         return pa.array(values)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return pa.array([None if v is None else json.dumps(v, ensure_ascii=False) for v in values])
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, UnicodeEncodeError):
+        return None
+
+
+def _json_text(value) -> str | None:
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return arrow_safe_text(text)

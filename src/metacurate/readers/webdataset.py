@@ -36,6 +36,7 @@ class Sample:
     uuid: str | None = None
     texts: list[tuple[str, str]] = field(default_factory=list)  # (source, text)
     metaclip: bool = False  # the json had MetaCLIP's "texts": the key is the uuid
+    rejected: bool = False  # a text member was rejected (and counted by its reason)
 
 
 def split_name(name: str) -> tuple[str, str]:
@@ -128,6 +129,24 @@ def _read_member(tar: tarfile.TarFile, member: tarfile.TarInfo, where: str, reje
         return _decode(f.read(), where, rejects)
 
 
+def _add_member(
+    sample: Sample,
+    tar: tarfile.TarFile,
+    member: tarfile.TarInfo,
+    ext: str,
+    where: str,
+    rejects: Rejects,
+) -> None:
+    text = _read_member(tar, member, where, rejects)
+    if text is None:
+        return
+    if ext == "txt":
+        # A trailing newline is the file's, not the caption's.
+        sample.texts.insert(0, ("txt", text.rstrip("\r\n")))
+    else:
+        _add_json(sample, text, where, rejects)
+
+
 def _samples(shard: Shard, rejects: Rejects) -> Iterator[Sample]:
     """Complete samples in tar order; a sample cut by a corrupt or truncated tar is dropped."""
     sample: Sample | None = None
@@ -145,15 +164,9 @@ def _samples(shard: Shard, rejects: Rejects) -> Iterator[Sample]:
                     sample = Sample(key)
                 if ext not in TEXT_EXTENSIONS:
                     continue  # an image or other payload: the stream skips its data unread
-                where = f"{shard.path}:{member.name}"
-                text = _read_member(tar, member, where, rejects)
-                if text is None:
-                    continue
-                if ext == "txt":
-                    # A trailing newline is the file's, not the caption's.
-                    sample.texts.insert(0, ("txt", text.rstrip("\r\n")))
-                else:
-                    _add_json(sample, text, where, rejects)
+                counted = rejects.total
+                _add_member(sample, tar, member, ext, f"{shard.path}:{member.name}", rejects)
+                sample.rejected = sample.rejected or rejects.total > counted
             _check_end(tar)
     except FileNotFoundError:
         raise InputError(f"{shard.path}: file not found") from None
@@ -201,7 +214,9 @@ def read(shard: Shard, text_column: str, rejects: Rejects) -> Iterator[pa.Table]
     for sample in _samples(shard, rejects):
         samples += 1
         if not sample.texts:
-            rejects.add("sample_without_text", f"{shard.path}:{sample.key}")
+            # A sample whose texts were all rejected is counted once, by the members' reasons.
+            if not sample.rejected:
+                rejects.add("sample_without_text", f"{shard.path}:{sample.key}")
             continue
         uuid = _uuid(sample)
         for source, text in _rows(sample):
