@@ -1,6 +1,7 @@
 """Plain functions that several test files share: `from helpers import read_table` (conftest.py
 puts tests/ on sys.path). Shared fixtures are in conftest.py."""
 
+import re
 from pathlib import Path
 
 import pyarrow as pa
@@ -25,3 +26,34 @@ def read_table(path: Path | str, text_column: str = "text") -> tuple[pa.Table | 
 def concat_parts(folder: Path, pattern: str = "part-*.parquet") -> pa.Table:
     """The Parquet parts of an output folder, in name order, as one table."""
     return pa.concat_tables(pq.read_table(p) for p in sorted(folder.glob(pattern)))
+
+
+def run_outputs(out: Path) -> dict[str, bytes]:
+    """Every file a user reads, with the run's folder and the time of the card made neutral."""
+    files = {}
+    for path in sorted(out.rglob("*")):
+        name = str(path.relative_to(out))
+        if not path.is_file() or path.name.startswith(".") or name.endswith("_summary.json"):
+            continue  # summaries say how many parts were resumed, and may differ in that
+        data = path.read_bytes()
+        if path.name.startswith("datacard."):
+            data = re.sub(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", b"TIME", data)
+            data = data.replace(str(out).encode(), b"OUT")
+        files[name] = data
+    return files
+
+
+def same_outputs(out: Path, clean: Path) -> None:
+    got, want = run_outputs(out), run_outputs(clean)
+    assert sorted(got) == sorted(want)
+    for name in want:
+        assert got[name] == want[name], name
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie has ended: only its exit status is left)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"

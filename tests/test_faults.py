@@ -8,7 +8,6 @@ its workers beyond "child processes of the driver", so they hold for any engine.
 """
 
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -20,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from helpers import alive, same_outputs
 from wiki_fixtures import write_pageviews
 
 ENDS_WITHIN = 15.0  # seconds from the fault to the driver's exit, on a loaded 2-core machine
@@ -154,41 +154,11 @@ class Run:
 
     def no_process_left(self) -> None:
         deadline = time.monotonic() + 5
-        alive = self.seen
-        while alive and time.monotonic() < deadline:
-            alive = {pid for pid in alive if _alive(pid)}
+        running = self.seen
+        while running and time.monotonic() < deadline:
+            running = {pid for pid in running if alive(pid)}
             time.sleep(0.05)
-        assert not alive, f"processes left behind: {alive}"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
-
-
-def _outputs(out: Path) -> dict[str, bytes]:
-    """Every file a user reads, with the run's folder and the time of the card made neutral."""
-    files = {}
-    for path in sorted(out.rglob("*")):
-        name = str(path.relative_to(out))
-        if not path.is_file() or path.name.startswith(".") or name.endswith("_summary.json"):
-            continue  # summaries say how many parts were resumed, and may differ in that
-        data = path.read_bytes()
-        if path.name.startswith("datacard."):
-            data = re.sub(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", b"TIME", data)
-            data = data.replace(str(out).encode(), b"OUT")
-        files[name] = data
-    return files
-
-
-def _same_outputs(out: Path, clean: Path) -> None:
-    got, want = _outputs(out), _outputs(clean)
-    assert sorted(got) == sorted(want)
-    for name in want:
-        assert got[name] == want[name], name
+        assert not running, f"processes left behind: {running}"
 
 
 def _kill_a_worker(run: Run) -> None:
@@ -209,7 +179,7 @@ def test_a_killed_worker_ends_the_run_and_the_same_command_resumes(pool, clean, 
     assert "run the same command again to resume" in run.error_line()
     run.no_process_left()
     _run(args)
-    _same_outputs(tmp_path / "out", clean)
+    same_outputs(tmp_path / "out", clean)
 
 
 def test_a_killed_worker_ends_balance_too(clean, tmp_path):
@@ -223,7 +193,7 @@ def test_a_killed_worker_ends_balance_too(clean, tmp_path):
     run.no_process_left()
     _run([*args, str(tmp_path / "out")])
     _run([*args, str(tmp_path / "undisturbed")])
-    _same_outputs(tmp_path / "out", tmp_path / "undisturbed")
+    same_outputs(tmp_path / "out", tmp_path / "undisturbed")
 
 
 def test_a_killed_worker_ends_a_metadata_build(tmp_path):
@@ -261,7 +231,7 @@ def test_one_interruption_stops_everything_in_seconds(pool, clean, tmp_path, how
     assert run.error_line().startswith(line)
     run.no_process_left()
     _run(args)
-    _same_outputs(tmp_path / "out", clean)
+    same_outputs(tmp_path / "out", clean)
 
 
 def test_a_killed_driver_leaves_no_worker_behind(pool, clean, tmp_path):
@@ -272,7 +242,7 @@ def test_a_killed_driver_leaves_no_worker_behind(pool, clean, tmp_path):
     run.process.wait()
     run.no_process_left()
     _run(args)
-    _same_outputs(tmp_path / "out", clean)
+    same_outputs(tmp_path / "out", clean)
 
 
 def test_a_second_run_into_the_same_folder_is_refused_while_the_first_goes_on(
@@ -286,4 +256,4 @@ def test_a_second_run_into_the_same_folder_is_refused_while_the_first_goes_on(
     assert "Traceback" not in second.stderr
     assert f"is in use by another metacurate run (pid {first.process.pid} on" in second.stderr
     assert first.process.wait(timeout=120) == 0, first.stderr
-    _same_outputs(tmp_path / "out", clean)
+    same_outputs(tmp_path / "out", clean)

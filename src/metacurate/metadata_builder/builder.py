@@ -21,7 +21,8 @@ from metacurate.metadata_builder.word_counts import KINDS, WordCounts, count_dum
 from metacurate.metadata_builder.wordnet import bundled_wordnet_names, wordnet_names
 from metacurate.progress import stage_progress
 from metacurate.readers.base import Rejects
-from metacurate.writers.atomic import write_json
+from metacurate.writers.atomic import make_folder, write_json
+from metacurate.writers.lock import lock
 
 DEFAULT_BUDGET = 500_000
 LICENSES = {
@@ -70,6 +71,15 @@ def build_metadata(options: BuildOptions) -> BuildReport:
             f"{options.out}: is a folder; --out takes the file to write,"
             f" for example {options.out / 'metadata.json'}"
         )
+    make_folder(options.out.parent)
+    if not (options.wikipedia or options.pageviews):
+        return _build(options, started)
+    make_folder(options.work)
+    with lock(options.work):  # two builds counting into one work folder would mix their runs
+        return _build(options, started)
+
+
+def _build(options: BuildOptions, started: float) -> BuildReport:
     rejects = Rejects()
     wordnet = wordnet_names(options.wordnet) if options.wordnet else bundled_wordnet_names()
     sources: list[tuple[str, list[str]]] = [("wordnet", wordnet)]
@@ -109,7 +119,6 @@ def build_metadata(options: BuildOptions) -> BuildReport:
             "seconds": round(time.perf_counter() - started, 1),
         },
     }
-    options.out.parent.mkdir(parents=True, exist_ok=True)
     write_json(options.out, entries, indent=None)
     sidecar_out = sidecar_path(options.out)
     write_json(sidecar_out, sidecar)

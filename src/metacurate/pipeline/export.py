@@ -35,12 +35,12 @@ import pyarrow.parquet as pq
 
 from metacurate.counting import ENTRY_IDS
 from metacurate.datacard import JSON_NAME as DATACARD
-from metacurate.errors import InputError, OutputConflict
+from metacurate.errors import InputError, OutputConflict, OutputError
 from metacurate.hashing import string_hashes
 from metacurate.pipeline.balance import KEEP_PROB
 from metacurate.pipeline.balance import MANIFEST as BALANCE_MANIFEST
 from metacurate.readers.base import image_uuid
-from metacurate.writers.atomic import TMP_MARK, atomic_path, write_json
+from metacurate.writers.atomic import TMP_MARK, atomic_path, make_folder, write_json
 
 FORMATS = ("img2dataset", "webdataset-json")
 CARRIED = ("page_url", "source", "lang")  # kept in the img2dataset file when present
@@ -215,7 +215,7 @@ def export_img2dataset(source: Curated, out: Path, overwrite: bool) -> dict:
     )
     wanted = ["url", source.text_column, "uuid", ENTRY_IDS, KEEP_PROB, *carried]
     rows = no_url = 0
-    out.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(out.parent)
     with atomic_path(out) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
         for table in _batches(source, wanted):
             urls = _strings(table, "url")
@@ -284,7 +284,11 @@ def export_webdataset_json(source: Curated, out: Path, overwrite: bool) -> dict:
         raise InputError(f"{source.folder}: neither a url nor a uuid column to group texts by")
     _claim_folder(out, overwrite)
     buckets = min(MAX_BUCKETS, max(1, -(-source.rows // ROWS_PER_BUCKET)))
-    with tempfile.TemporaryDirectory(dir=out, prefix=".spill-") as spill_dir:
+    try:  # the first write into the folder: one that cannot be written says so here
+        spill_folder = tempfile.TemporaryDirectory(dir=out, prefix=".spill-")
+    except OSError as err:
+        raise OutputError(f"{out}: cannot write in the output folder ({err.strerror})") from None
+    with spill_folder as spill_dir:
         spills = [Path(spill_dir) / f"{b}.arrow" for b in range(buckets)]
         rows, no_id = _spill(source, spills)
         shards = [out / f"texts-{b:05d}-of-{buckets:05d}.jsonl" for b in range(buckets)]
@@ -310,7 +314,7 @@ def _claim_folder(out: Path, overwrite: bool) -> None:
     """Make ``out`` ready; only files an export writes there are ever removed."""
     if out.exists() and not out.is_dir():
         raise OutputConflict(f"{out} is a file; give a folder for the JSON Lines shards")
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out)
     if (out / EXPORT_SUMMARY).exists() and not overwrite:
         raise OutputConflict(
             f"{out} already holds an export ({EXPORT_SUMMARY}); use --overwrite to replace it"

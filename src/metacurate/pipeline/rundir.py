@@ -6,23 +6,18 @@ exactly the files the earlier manifest says that run wrote: never another file i
 and never an input of the new run. A lock keeps a second run out of a folder while one writes.
 """
 
-import fcntl
 import json
 import os
-import shlex
-import socket
-import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 from metacurate.datacard import JSON_NAME, MARKDOWN_NAME, PLOT_NAME
-from metacurate.errors import OutputConflict, OutputError
-from metacurate.writers.atomic import TMP_MARK, write_json
+from metacurate.errors import OutputConflict
+from metacurate.writers.atomic import TMP_MARK, make_folder, write_json
+from metacurate.writers.lock import LOCK, lock
 
-LOCK = ".metacurate.lock"
 STAGING = "staging"
 MATCHED = "matched"
 MATCH_SUMMARY = "match_summary.json"
@@ -98,44 +93,6 @@ def open_run(
     make_folder(folder)
     with lock(folder):
         yield _prepare(folder, layout, config, {_real(p) for p in inputs}, overwrite)
-
-
-def make_folder(folder: Path) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise OutputError(f"{folder}: a file is in the way of the output folder") from None
-    except OSError as err:
-        raise OutputError(f"{folder}: cannot create the output folder ({err.strerror})") from None
-
-
-@contextmanager
-def lock(folder: Path) -> Iterator[None]:
-    """Hold the folder's lock for this process; say who holds it when another run does. The
-    kernel releases it when the process ends, however it ends, so no lock is ever stale."""
-    path = folder / LOCK
-    try:
-        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 (held until the block ends)
-    except OSError as err:
-        raise OutputError(f"{folder}: cannot write in the output folder ({err.strerror})") from None
-    with handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "holder unknown"
-            raise OutputConflict(
-                f"{folder} is in use by another metacurate run ({holder}); wait for it to end"
-                " or choose another --out"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        started = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
-        handle.write(
-            f"pid {os.getpid()} on {socket.gethostname()} since {started}: {shlex.join(sys.argv)}\n"
-        )
-        handle.flush()
-        yield
 
 
 def _real(path: str | Path) -> str:

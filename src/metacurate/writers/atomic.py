@@ -2,6 +2,7 @@
 file under a name that looks whole. A write that fails (full disk, read-only folder) says which
 file in one line."""
 
+import contextlib
 import errno
 import io
 import json
@@ -46,7 +47,20 @@ def atomic_path(path: Path) -> Iterator[Path]:
         hint = "; free some space, then run the same command again" if err.errno in FULL else ""
         raise OutputError(f"{path}: cannot write ({os.strerror(err.errno)}){hint}") from None
     finally:
-        tmp.unlink(missing_ok=True)
+        # Best effort: the error that stopped the write is the one to report, and a resumed
+        # run removes what is left.
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+
+
+def make_folder(folder: Path) -> None:
+    """Create ``folder`` (and its parents), or say in one line why it cannot be."""
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise OutputError(f"{folder}: a file is in the way of the output folder") from None
+    except OSError as err:
+        raise OutputError(f"{folder}: cannot create the output folder ({err.strerror})") from None
 
 
 def write_json(path: Path, obj, indent: int | None = 2) -> None:
