@@ -2,7 +2,7 @@
 """Diagnostic: where the wall time of ``metacurate curate`` goes, and what a worker pool costs.
 
 1. Runs ``curate`` in this process with ``--workers 1`` and ``--workers 2`` on a synthetic pool,
-   timing the driver's steps (imports, Matcher build, each stage's ``run_tasks``, data card)
+   timing the driver's steps (imports, Matcher build, each stage's workers, data card)
    by wrapping the functions the pipeline modules call. Only names that exist are wrapped, so
    the script keeps working while the pipeline changes; steps it does not know are in "rest".
 2. Measures the fixed cost of one spawn pool of 2 workers: bare interpreter, importing the
@@ -34,10 +34,10 @@ LOG: list[tuple[str, float, float]] = []
 
 WRAP = [  # (module, attribute, label)
     ("metacurate.pipeline.match", "Matcher", "Matcher build"),
-    ("metacurate.pipeline.match", "run_tasks", "match stage: run_tasks"),
+    ("metacurate.pipeline.shards", "stage_shards", "match stage: workers"),
     ("metacurate.pipeline.match", "count_parts", "count entries"),
     ("metacurate.pipeline.match", "write_json", "write_json (match)"),
-    ("metacurate.pipeline.balance", "run_tasks", "balance stage: run_tasks"),
+    ("metacurate.pipeline.balance", "_balance_parts", "balance stage: workers"),
     ("metacurate.pipeline.balance", "count_parts", "count kept entries"),
     ("metacurate.pipeline.balance", "load_metadata", "load metadata.json"),
     ("metacurate.pipeline.balance", "_card", "data card dict (_card)"),
