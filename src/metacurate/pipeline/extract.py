@@ -8,12 +8,10 @@ with ``url``, ``text``, ``uuid``, ``page_url``, ``source``, ``crawl_file`` and `
 import json
 from pathlib import Path
 
-from metacurate import __version__
 from metacurate.pipeline import rundir
-from metacurate.pipeline.match import input_identity, shard_plan
 from metacurate.pipeline.rundir import EXTRACT_SUMMARY as SUMMARY
 from metacurate.pipeline.rundir import STAGING
-from metacurate.pipeline.shards import Languages, ShardWorker, finish, run_stage
+from metacurate.pipeline.shards import Languages, ShardWorker, finish, run_stage, stage_config
 from metacurate.readers import plan_shards
 
 
@@ -29,16 +27,9 @@ def run_extract(
     """Extract the pairs of ``inputs`` into ``out_dir`` (resuming); return the summary."""
     shards = plan_shards(inputs)
     languages = Languages.from_option(lang).used_by(shards)
-    config = {
-        "metacurate_version": __version__,
-        "inputs": [input_identity(p) for p in inputs],
-        "text_column": text_column,
-        "languages": languages.describe(),
-        "dedup": dedup,
-        "shards": shard_plan(shards),
-    }
+    config = stage_config(inputs, shards, text_column, languages, dedup)
     with rundir.open_run(out_dir, rundir.EXTRACT, config, inputs, overwrite) as resuming:
-        if resuming and (out_dir / SUMMARY).exists():
+        if resuming and (out_dir / SUMMARY).exists():  # the stage is complete
             return json.loads((out_dir / SUMMARY).read_text("utf-8"))
         worker = ShardWorker(text_column, out_dir / STAGING, languages, matcher=None, dedup=dedup)
         summary = {

@@ -7,29 +7,16 @@ parts until then (see ``pipeline/shards.py``).
 """
 
 import json
-import os
 from pathlib import Path
 
-from metacurate import __version__
 from metacurate.match.matcher import Matcher
 from metacurate.metadata import Metadata
 from metacurate.pipeline import rundir
 from metacurate.pipeline.rundir import COUNTS, MATCHED, METADATA, STAGING
 from metacurate.pipeline.rundir import MATCH_SUMMARY as SUMMARY
-from metacurate.pipeline.shards import Languages, ShardWorker, finish, run_stage
-from metacurate.readers import Shard, plan_shards
+from metacurate.pipeline.shards import Languages, ShardWorker, finish, run_stage, stage_config
+from metacurate.readers import plan_shards
 from metacurate.writers.atomic import write_json, write_npy
-
-
-def input_identity(path: str) -> dict:
-    """An input as a run's manifest records it: however it is spelled, the same file is the
-    same input."""
-    stat = Path(path).stat()
-    return {"path": os.path.realpath(path), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-
-
-def shard_plan(shards: list[Shard]) -> list:
-    return [[os.path.realpath(s.path), s.row_groups] for s in shards]
 
 
 def run_match(
@@ -49,17 +36,9 @@ def run_match(
     """
     shards = plan_shards(inputs, **({"shard_rows": shard_rows} if shard_rows else {}))
     languages = Languages.from_option(lang).used_by(shards)
-    config = {
-        "metacurate_version": __version__,
-        "inputs": [input_identity(p) for p in inputs],
-        "text_column": text_column,
-        "metadata_sha256": metadata.sha256,
-        "languages": languages.describe(),
-        "dedup": dedup,
-        "shards": shard_plan(shards),
-    }
+    config = stage_config(inputs, shards, text_column, languages, dedup, metadata.sha256)
     with rundir.open_run(out_dir, rundir.MATCH, config, inputs, overwrite) as resuming:
-        if resuming and (out_dir / SUMMARY).exists():
+        if resuming and (out_dir / SUMMARY).exists():  # the stage is complete
             return json.loads((out_dir / SUMMARY).read_text("utf-8"))
         worker = ShardWorker(
             text_column, out_dir / STAGING, languages, Matcher(metadata.entries), dedup

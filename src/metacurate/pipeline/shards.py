@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from metacurate import __version__
 from metacurate.counting import ENTRY_IDS, count_ids, count_part
 from metacurate.engine import LocalEngine
 from metacurate.filters.dedup import SeenPairs, pair_ids
@@ -251,6 +252,34 @@ def _publish(staged, table, final_dir, text_column, fresh) -> str | None:
         return None
     write_parquet(final, table, text_column)
     return final.name
+
+
+def stage_config(
+    inputs: list[str],
+    shards: list[Shard],
+    text_column: str,
+    languages: Languages,
+    dedup: bool,
+    metadata_sha256: str | None = None,
+) -> dict:
+    """What a match (``metadata_sha256`` given) or extract run records in its manifest: a run
+    with the same record resumes. An input is recorded by its real path, size and mtime, so the
+    same file is the same input however its path is spelled."""
+    config = {
+        "metacurate_version": __version__,
+        "inputs": [_identity(path) for path in inputs],
+        "text_column": text_column,
+        **({"metadata_sha256": metadata_sha256} if metadata_sha256 else {}),
+        "languages": languages.describe(),
+        "dedup": dedup,
+        "shards": [[os.path.realpath(s.path), s.row_groups] for s in shards],
+    }
+    return json.loads(json.dumps(config))  # tuples -> lists, as read back from disk
+
+
+def _identity(path: str) -> dict:
+    stat = os.stat(path)
+    return {"path": os.path.realpath(path), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 
 @dataclass(frozen=True)
