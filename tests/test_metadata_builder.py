@@ -19,7 +19,7 @@ from wiki_fixtures import (
 )
 
 from metacurate.cli import app
-from metacurate.errors import InputError
+from metacurate.errors import InputError, OutputConflict
 from metacurate.metadata import load_metadata
 from metacurate.metadata_builder import word_counts
 from metacurate.metadata_builder.builder import BuildOptions, build_metadata
@@ -34,6 +34,7 @@ from metacurate.metadata_builder.wordnet import (
     wordnet_names,
 )
 from metacurate.readers.base import Rejects
+from metacurate.writers.lock import lock
 
 WORDNET_3_0 = Path("/usr/share/wordnet")
 
@@ -447,3 +448,12 @@ def test_out_folder_is_refused_before_any_work(tmp_path):
     result = CliRunner().invoke(app, ["metadata", "build", "--out", str(folder)])
     assert result.exit_code == 2 and result.output.startswith(f"error: {folder}: is a folder")
     assert list(folder.iterdir()) == []
+
+
+def test_a_build_into_a_work_folder_in_use_is_refused(tmp_path):
+    options = _options(tmp_path, wikipedia=[], pageviews=[_pageviews(tmp_path / "pv")])
+    options.work.mkdir(parents=True)
+    with lock(options.work), pytest.raises(OutputConflict, match=r"is in use by .*\(pid \d+ on"):
+        build_metadata(options)
+    assert not options.out.exists()
+    assert build_metadata(options).entries  # once the folder is free
