@@ -206,6 +206,7 @@ def test_a_killed_worker_ends_a_metadata_build(tmp_path):
     _kill_a_worker(run)
     assert run.ends() == 2
     assert "killed by SIGKILL" in run.error_line()
+    assert "unfinished: pageviews-20220101-" in run.error_line()  # named by file, not repr
     run.no_process_left()
     _run([*args, "--out", str(tmp_path / "m.json")])
     _run([*args, "--out", str(tmp_path / "undisturbed.json")])
@@ -232,6 +233,16 @@ def test_one_interruption_stops_everything_in_seconds(pool, clean, tmp_path, how
     run.no_process_left()
     _run(args)
     same_outputs(tmp_path / "out", clean)
+
+
+@pytest.mark.parametrize("after", [0.5, 0.8])
+def test_ctrl_c_while_the_command_starts_is_one_line_too(pool, tmp_path, after):
+    """Still importing (numba, pyarrow: about a second): no traceback either."""
+    run = Run(["match", pool[0], "--out", str(tmp_path / "out")], tmp_path / "log")
+    time.sleep(after)
+    os.killpg(run.process.pid, signal.SIGINT)
+    assert run.ends() == 130
+    assert run.error_line().startswith("error: interrupted (Ctrl-C)")
 
 
 def test_a_killed_driver_leaves_no_worker_behind(pool, clean, tmp_path):

@@ -3,6 +3,7 @@ and never an input, the same input however spelled resumes, and every output a u
 write (read-only, a file in the way, a full disk) is one line naming it, after which the same
 command finishes the run."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -14,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from helpers import same_outputs
 from typer.testing import CliRunner
+from wiki_fixtures import write_pageviews
 
 from metacurate.cli import app
 from metacurate.errors import OutputConflict
@@ -226,3 +228,51 @@ def test_balance_refuses_a_match_folder_that_lost_a_part(tmp_path):
         "matched/part-00002.parquet: listed in match_summary.json but missing",
     )
     assert not (out / "curated-t100-seed0").exists()
+
+
+# --- metadata build and export: outputs that are someone's data -------------------------------
+
+
+def test_metadata_build_never_writes_over_its_input_or_a_users_file(tmp_path):
+    views = write_pageviews(tmp_path, "pageviews-20220101-000000.gz", ["en Red_Fox 100 0"])
+    before = views.read_bytes()
+    build = ["metadata", "build", "--pageviews", views, "--workers", "1"]
+    _one_line_error(_cli(*build, "--out", views), "is an input of this build")
+    assert views.read_bytes() == before
+
+    mine = tmp_path / "metadata.json"
+    mine.write_text('["my", "precious", "list"]')
+    _one_line_error(_cli(*build, "--out", mine), "metadata.json exists and was not written by")
+    assert mine.read_text() == '["my", "precious", "list"]'
+    assert _cli(*build, "--out", mine, "--overwrite").exit_code == 0
+    assert "Red Fox" in json.loads(mine.read_text())
+    assert _cli(*build, "--out", mine).exit_code == 0  # a list it wrote: replaced, as a re-run
+
+
+def test_export_never_writes_over_the_run_it_exports(tmp_path):
+    out = tmp_path / "out"
+    assert _cli("curate", _pool(tmp_path / "p.parquet"), "--out", out, "--t", "100").exit_code == 0
+    curated = out / "curated-t100-seed0"
+    files = {p: p.read_bytes() for p in out.rglob("*.parquet")}
+    for target in (curated / "part-00000.parquet", out / "matched/part-00000.parquet"):
+        for flags in ([], ["--overwrite"]):
+            result = _cli("export", curated, target, "--to", "img2dataset", *flags)
+            _one_line_error(result, "choose another path")
+    _one_line_error(
+        _cli("export", curated, curated / "texts", "--to", "webdataset-json"),
+        "is inside the curated folder it exports",
+    )
+    assert {p: p.read_bytes() for p in out.rglob("*.parquet")} == files
+    assert _cli("export", curated, out / "x.parquet", "--to", "img2dataset").exit_code == 0
+
+
+def test_export_of_a_damaged_part_is_one_line(tmp_path):
+    out = tmp_path / "out"
+    assert _cli("curate", _pool(tmp_path / "p.parquet"), "--out", out, "--t", "100").exit_code == 0
+    part = out / "curated-t100-seed0/part-00000.parquet"
+    part.write_bytes(part.read_bytes()[:300])
+    _one_line_error(
+        _cli("export", part.parent, tmp_path / "x.parquet", "--to", "img2dataset"),
+        "part-00000.parquet: not a readable Parquet file",
+        "remove it and run the balance command again",
+    )

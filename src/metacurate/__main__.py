@@ -1,5 +1,50 @@
-"""``python -m metacurate``: the same command line as ``metacurate``."""
+"""The ``metacurate`` command (also ``python -m metacurate``).
 
-from metacurate.cli import app
+SIGTERM (a scheduler, ``kill``, a container stop) is made to take Ctrl-C's path before anything
+heavy is imported, and a Ctrl-C that lands while the command is still starting ends with the
+same one line as one that lands mid-run.
+"""
 
-app(prog_name="metacurate")
+import os
+import signal
+import sys
+
+from metacurate.errors import Interrupted, interruption
+
+
+def _terminate_in(driver: int):
+    def terminate(signum, frame) -> None:
+        if os.getpid() == driver:
+            raise Interrupted
+        # A worker forked before it could reset this handler: die as SIGTERM means.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    return terminate
+
+
+def _interruption_behind(exit_: SystemExit) -> KeyboardInterrupt:
+    cause = exit_.__cause__ or exit_.__context__
+    while cause is not None and not isinstance(cause, KeyboardInterrupt):
+        cause = cause.__cause__ or cause.__context__
+    return cause or KeyboardInterrupt()
+
+
+def main() -> None:
+    signal.signal(signal.SIGTERM, _terminate_in(os.getpid()))
+    try:
+        from metacurate.cli import app  # numba, pyarrow, rich: about a second to import
+
+        app(prog_name="metacurate")
+    except KeyboardInterrupt as err:
+        print(f"error: {interruption(err)}", file=sys.stderr)
+        sys.exit(130)
+    except SystemExit as exit_:
+        # Typer ends a command that Ctrl-C stopped with exit status 130 and no word.
+        if exit_.code == 130:
+            print(f"error: {interruption(_interruption_behind(exit_))}", file=sys.stderr)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,10 +1,8 @@
 """Command line: ``metacurate demo | curate | extract | match | balance | export | explain |
 metadata build | metadata stats``."""
 
-import os
 import re
 import shlex
-import signal
 import sys
 from contextlib import contextmanager
 from importlib import resources
@@ -16,7 +14,12 @@ import typer
 from rich.table import Table
 
 from metacurate.balance.sampling import entry_probabilities
-from metacurate.errors import InputError, Interrupted, OutputConflict, OutputError, WorkerLost
+from metacurate.errors import (
+    InputError,
+    OutputConflict,
+    OutputError,
+    WorkerLost,
+)
 from metacurate.match.matcher import Matcher
 from metacurate.match.spacing import spaced
 from metacurate.metadata import load_metadata
@@ -88,41 +91,19 @@ def _command() -> str:
     return shlex.join(["metacurate", *sys.argv[1:]])
 
 
-def _fail(err: Exception | str, code: int = 2) -> None:
+def _fail(err: Exception) -> None:
     console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
+    raise typer.Exit(2)
 
 
 @contextmanager
 def _user_errors():
-    """Errors the user can act on end the command with their one-line message."""
+    """Errors the user can act on end the command with their one-line message (an interruption's
+    is printed by ``metacurate.__main__``, which sees one wherever it lands)."""
     try:
         yield
     except (InputError, OutputConflict, OutputError, WorkerLost) as err:
         _fail(err)
-    except KeyboardInterrupt as err:
-        how = "by SIGTERM" if isinstance(err, Interrupted) else "(Ctrl-C)"
-        _fail(
-            f"interrupted {how}; what finished is kept: run the same command again to resume", 130
-        )
-
-
-def _terminate_in(driver: int):
-    def terminate(signum, frame) -> None:
-        if os.getpid() == driver:
-            raise Interrupted
-        # A worker forked before it could reset this handler: die as SIGTERM means.
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGTERM)
-
-    return terminate
-
-
-@app.callback()
-def _main() -> None:
-    # SIGTERM (a scheduler, `kill`, a container stop) takes Ctrl-C's path: workers are
-    # stopped, partial files never look complete, and the user gets one line.
-    signal.signal(signal.SIGTERM, _terminate_in(os.getpid()))
 
 
 def _print_match(summary: dict) -> None:
@@ -233,7 +214,7 @@ def match(
             lang=lang,
             dedup=dedup,
         )
-    _print_match(summary)
+        _print_match(summary)
 
 
 @app.command()
@@ -250,7 +231,7 @@ def extract(
     lang and crawl_file."""
     with _user_errors():
         summary = run_extract(inputs, out, text_column, workers, overwrite, lang, dedup)
-    _print_extract(summary)
+        _print_extract(summary)
 
 
 @app.command()
@@ -265,7 +246,7 @@ def balance(
     """Stage 3: keep each pair with probability 1 - prod(1 - min(1, t / count_e))."""
     with _user_errors():
         card = run_balance(out, t, tail_fraction, seed, workers, overwrite, _command())
-    _print_balance(card)
+        _print_balance(card)
 
 
 def _curate(inputs, out, metadata, t, tail_fraction, seed, workers, overwrite, **match) -> None:
@@ -277,7 +258,7 @@ def _curate(inputs, out, metadata, t, tail_fraction, seed, workers, overwrite, *
         )
         _print_match(summary)
         card = run_balance(out, t, tail_fraction, seed, workers, overwrite, _command())
-    _print_balance(card)
+        _print_balance(card)
 
 
 @app.command()
@@ -446,6 +427,9 @@ def metadata_build(
         Path | None,
         typer.Option(help="Counts kept for resuming and re-thresholding; default: <out>.work."),
     ] = None,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace an --out file that metacurate did not write.")
+    ] = False,
 ) -> None:
     """Merge WordNet names, Wikipedia unigrams, PMI bigrams and titles into MetaCLIP's format."""
     options = BuildOptions(
@@ -460,6 +444,7 @@ def metadata_build(
         budget=budget,
         workers=workers,
         work_dir=work_dir,
+        overwrite=overwrite,
     )
     with _user_errors():
         report = build_metadata(options)

@@ -31,3 +31,9 @@ class WorkerLost(Exception):
 
 class Interrupted(KeyboardInterrupt):
     """SIGTERM, handled as Ctrl-C is: a KeyboardInterrupt, so no ``except Exception`` swallows it."""
+
+
+def interruption(err: KeyboardInterrupt) -> str:
+    """The one line a stopped run ends with."""
+    how = "by SIGTERM" if isinstance(err, Interrupted) else "(Ctrl-C)"
+    return f"interrupted {how}; what finished is kept: run the same command again to resume"

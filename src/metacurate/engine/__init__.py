@@ -10,6 +10,7 @@ The contract every engine keeps (``LocalEngine`` now, a Ray engine later):
   every task, in any order, as tasks finish. ``tasks``
   may be a stream: only a few tasks per worker are in flight, so a fast producer cannot fill
   memory ahead of slow workers.
+- A task's ``name`` attribute (else its ``str``) names it in messages.
 - A task that raises ends the map with that error; a worker process that dies (killed, out
   of memory) ends it with ``WorkerLost``; Ctrl-C or SIGTERM ends it with ``Interrupted``.
   Whichever way it ends, no worker process outlives ``map``, and what finished tasks wrote

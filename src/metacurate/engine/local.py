@@ -122,6 +122,9 @@ class _Pool:
             if process.is_alive():
                 process.kill()
                 process.join()
+        # The workers are gone: let the pool's own thread finish now, so that nothing of the
+        # pool is left for the interpreter's exit to wake (it may find its pipes closed).
+        self.executor.shutdown(wait=True)
 
 
 class LocalEngine:

@@ -7,18 +7,19 @@ build resumes from its finished chunks and files, and a re-run with other thresh
 all the counts.
 """
 
+import json
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from metacurate.errors import InputError
+from metacurate.errors import InputError, OutputConflict
 from metacurate.metadata import entries_sha256, sidecar_path
 from metacurate.metadata_builder.entries import Part, merge
 from metacurate.metadata_builder.pageviews import count_pageviews, pageview_files
 from metacurate.metadata_builder.totals import BigramSelection, Totals
 from metacurate.metadata_builder.word_counts import KINDS, WordCounts, count_dumps
-from metacurate.metadata_builder.wordnet import bundled_wordnet_names, wordnet_names
+from metacurate.metadata_builder.wordnet import bundled_wordnet_names, data_files, wordnet_names
 from metacurate.progress import stage_progress
 from metacurate.readers.base import Rejects
 from metacurate.writers.atomic import make_folder, write_json
@@ -47,6 +48,7 @@ class BuildOptions:
     workers: int = os.cpu_count() or 1
     work_dir: Path | None = None
     memory_limit: str = "4GB"  # DuckDB's; it spills to the work folder beyond it
+    overwrite: bool = False  # replace an --out this command did not write
 
     @property
     def work(self) -> Path:
@@ -65,18 +67,47 @@ class BuildReport:
 
 def build_metadata(options: BuildOptions) -> BuildReport:
     started = time.perf_counter()
-    # Checked first: the list is written only after hours of counting.
-    if options.out.is_dir():
-        raise InputError(
-            f"{options.out}: is a folder; --out takes the file to write,"
-            f" for example {options.out / 'metadata.json'}"
-        )
+    _check_outputs(options)  # first: the list is written only after hours of counting
     make_folder(options.out.parent)
     if not (options.wikipedia or options.pageviews):
         return _build(options, started)
     make_folder(options.work)
     with lock(options.work):  # two builds counting into one work folder would mix their runs
         return _build(options, started)
+
+
+def _check_outputs(options: BuildOptions) -> None:
+    """--out is a file to write, none of the build's inputs, and replaces only a list this
+    command wrote (anything, with --overwrite)."""
+    out, sidecar = options.out, sidecar_path(options.out)
+    if out.is_dir():
+        raise InputError(
+            f"{out}: is a folder; --out takes the file to write, for example {out / 'metadata.json'}"
+        )
+    inputs = [
+        *options.wikipedia,
+        *(f.path for f in pageview_files(options.pageviews, options.work)),
+    ]
+    if options.wordnet:
+        inputs += data_files(options.wordnet)
+    for path in (out, sidecar):
+        if os.path.realpath(path) in {os.path.realpath(p) for p in inputs}:
+            raise InputError(f"{path} is an input of this build; choose another --out")
+    existing = [path for path in (out, sidecar) if path.exists()]
+    if existing and not options.overwrite and not _built_by_us(out, sidecar):
+        raise OutputConflict(
+            f"{existing[0]} exists and was not written by `metacurate metadata build`; use"
+            " --overwrite to replace it or choose another --out"
+        )
+
+
+def _built_by_us(out: Path, sidecar: Path) -> bool:
+    """Whether ``out`` is a list this command wrote: its sidecar records its digest."""
+    try:
+        recorded = json.loads(sidecar.read_text("utf-8"))["build"]["entries_sha256"]
+        return recorded == entries_sha256(json.loads(out.read_text("utf-8")))
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 def _build(options: BuildOptions, started: float) -> BuildReport:

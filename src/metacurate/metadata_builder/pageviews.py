@@ -39,6 +39,10 @@ class PageviewFile:
     def marker(self) -> Path:
         return self.run.with_suffix(".json")
 
+    @property
+    def name(self) -> str:
+        return self.path.name
+
 
 def pageview_files(inputs: list[Path], work_dir: Path) -> list[PageviewFile]:
     """The files of the given paths (folders are searched for ``pageviews-*`` files)."""

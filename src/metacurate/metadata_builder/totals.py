@@ -32,13 +32,22 @@ class Totals:
         self.work_dir = Path(work_dir)
         spill = self.work_dir / "duckdb-spill"
         spill.mkdir(parents=True, exist_ok=True)
-        duckdb = import_extra("duckdb", "wikipedia", "summing Wikipedia counts")
-        self.con = duckdb.connect(config={"threads": threads, "memory_limit": memory_limit})
-        self.con.execute(f"SET temp_directory = '{_sql_path(spill)}'")
-        self.con.execute("SET preserve_insertion_order = false")
+        self.duckdb = import_extra("duckdb", "wikipedia", "summing Wikipedia counts")
+        self.con = self.duckdb.connect(config={"threads": threads, "memory_limit": memory_limit})
+        self._execute(f"SET temp_directory = '{_sql_path(spill)}'")
+        self._execute("SET preserve_insertion_order = false")
 
     def close(self) -> None:
         self.con.close()
+
+    def _execute(self, sql: str, parameters: list | None = None):
+        try:
+            return self.con.execute(sql, parameters)
+        except (self.duckdb.InterruptException, RuntimeError) as err:
+            # DuckDB takes Ctrl-C itself to cancel the query: give it back as Ctrl-C.
+            if isinstance(err, RuntimeError) and "interrupted" not in str(err):
+                raise
+            raise KeyboardInterrupt from None
 
     def summed(self, name: str, runs: list[Path], key: str, value: str) -> Path:
         """Parquet of (key, value) summed over the runs; cached under a digest of the runs."""
@@ -56,29 +65,27 @@ class Totals:
                     f"SELECT {key}, SUM({value})::BIGINT AS {value} "
                     f"FROM read_parquet({files}) GROUP BY {key}"
                 )
-            self.con.execute(
+            self._execute(
                 f"COPY ({query}) TO '{_sql_path(tmp)}' (FORMAT parquet, COMPRESSION zstd)"
             )
         return out
 
     def at_least(self, table: Path, key: str, value: str, minimum: int) -> list[tuple[str, int]]:
         """(key, value) with value >= minimum, largest first, ties in code point order."""
-        return self.con.execute(
+        return self._execute(
             f"SELECT {key}, {value} FROM read_parquet('{_sql_path(table)}') "
             f"WHERE {value} >= ? ORDER BY {value} DESC, {key}",
             [minimum],
         ).fetchall()
 
     def total(self, table: Path, value: str) -> int:
-        (n,) = self.con.execute(
+        (n,) = self._execute(
             f"SELECT COALESCE(SUM({value}), 0)::BIGINT FROM read_parquet('{_sql_path(table)}')"
         ).fetchone()
         return int(n)
 
     def distinct(self, table: Path) -> int:
-        (n,) = self.con.execute(
-            f"SELECT COUNT(*) FROM read_parquet('{_sql_path(table)}')"
-        ).fetchone()
+        (n,) = self._execute(f"SELECT COUNT(*) FROM read_parquet('{_sql_path(table)}')").fetchone()
         return int(n)
 
     def bigrams(
@@ -99,19 +106,19 @@ class Totals:
         ladder = sorted(set(PMI_LADDER) | {min_pmi})
         # Only pairs that reach the ladder's lowest rung are kept: most of the hundreds of
         # millions of distinct pairs score below it.
-        self.con.execute(
+        self._execute(
             f"CREATE OR REPLACE TEMP TABLE scored AS SELECT * FROM ({scored}) "
             f"WHERE pmi >= {ladder[0] - PMI_MARGIN!r}"
         )
-        counts = self.con.execute(
+        counts = self._execute(
             "SELECT "
             + ", ".join(f"COUNT(*) FILTER (WHERE pmi >= {t!r})" for t in ladder)
             + " FROM scored"
         ).fetchone()
-        rows = self.con.execute(
+        rows = self._execute(
             "SELECT key, n, n1, n2 FROM scored WHERE pmi >= ?", [min_pmi - PMI_MARGIN]
         ).fetchall()
-        self.con.execute("DROP TABLE scored")
+        self._execute("DROP TABLE scored")
         exact = [(key, n, pmi(n, n1, n2, n_all)) for key, n, n1, n2 in rows]
         kept = sorted((r for r in exact if r[2] >= min_pmi), key=lambda r: (-r[2], -r[1], r[0]))
         by_threshold = dict(zip(ladder, map(int, counts), strict=True))

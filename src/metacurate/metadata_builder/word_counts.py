@@ -43,6 +43,10 @@ class Chunk:
     def marker(self) -> Path:
         return self.prefix.with_suffix(".json")
 
+    @property
+    def name(self) -> str:
+        return self.prefix.name
+
     def run(self, kind: str) -> Path:
         return self.prefix.with_suffix(f".{kind}.parquet")
 

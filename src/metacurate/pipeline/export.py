@@ -20,6 +20,7 @@ batch and publish each file under its name only once complete.
 """
 
 import json
+import os
 import shlex
 import shutil
 import tempfile
@@ -37,6 +38,7 @@ from metacurate.counting import ENTRY_IDS
 from metacurate.datacard import JSON_NAME as DATACARD
 from metacurate.errors import InputError, OutputConflict, OutputError
 from metacurate.hashing import string_hashes
+from metacurate.pipeline import rundir
 from metacurate.pipeline.balance import KEEP_PROB
 from metacurate.pipeline.balance import MANIFEST as BALANCE_MANIFEST
 from metacurate.readers.base import image_uuid
@@ -75,9 +77,21 @@ def run_export(curated: Path, to: str, out: Path, overwrite: bool = False) -> di
     if to not in FORMATS:
         raise InputError(f"unknown export format {to!r} (supported: {', '.join(FORMATS)})")
     source = open_curated(Path(curated))
+    _never_over_a_run(source.folder, Path(out))
     if to == "img2dataset":
         return export_img2dataset(source, Path(out), overwrite)
     return export_webdataset_json(source, Path(out), overwrite)
+
+
+def _never_over_a_run(curated: Path, out: Path) -> None:
+    """Refuse an export that would write into the curated folder it reads, or over a file that
+    the balance or match run holding it wrote."""
+    target = os.path.realpath(out)
+    if Path(target).is_relative_to(os.path.realpath(curated)):
+        raise OutputConflict(f"{out} is inside the curated folder it exports; choose another path")
+    runs = (curated.parent, rundir.MATCH), (curated, rundir.BALANCE)
+    if any(target in rundir.recorded_files(folder, layout) for folder, layout in runs):
+        raise OutputConflict(f"{out} is an output of the run it exports; choose another path")
 
 
 # --- the curated folder ---------------------------------------------------------------------
@@ -94,12 +108,18 @@ def open_curated(folder: Path) -> Curated:
     columns: set[str] = set()
     rows = 0
     for part in parts:
-        names = pq.read_schema(part).names
+        try:
+            names = pq.read_schema(part).names
+            rows += pq.read_metadata(part).num_rows
+        except (OSError, pa.ArrowException) as err:
+            raise InputError(
+                f"{part}: not a readable Parquet file ({err}); remove it and run the balance"
+                " command again to redo it"
+            ) from None
         for needed in (text_column, ENTRY_IDS, KEEP_PROB):
             if needed not in names:
                 raise InputError(f"{part}: no column {needed!r}; columns found: {names}")
         columns.update(names)
-        rows += pq.read_metadata(part).num_rows
     return Curated(folder, parts, text_column, frozenset(columns), rows)
 
 

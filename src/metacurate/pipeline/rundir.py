@@ -166,6 +166,15 @@ def _replace(folder: Path, layout: Layout, old: dict, inputs: set[str]) -> None:
         remove(folder, doomed)
 
 
+def recorded_files(folder: Path, layout: Layout) -> set[str]:
+    """The real paths of the files a run of ``layout`` in ``folder`` recorded writing (none
+    where no such run is there)."""
+    manifest = _read_manifest(folder, layout)
+    if manifest is None:
+        return set()
+    return {_real(folder / name) for name in layout.files(manifest)}
+
+
 def staged_files(folder: Path, config: dict) -> list[Path]:
     """The workers' parts of a match or extract run, dropped once the stage completes."""
     return [folder / name for name in _staged(config)]
