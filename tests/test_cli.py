@@ -107,3 +107,18 @@ def test_curate_and_extract_read_web_archives(warc_dir, tmp_path):
     card = json.loads((tmp_path / "out/curated-t2-seed0/datacard.json").read_text())
     assert card["matching"]["seen"]["records"] == summary["seen"]["records"]
     assert card["matching"]["rows_read"] == summary["rows_read"]  # --lang only filters later
+
+
+def test_the_kept_share_is_of_the_rows_balancing_saw(tmp_path):
+    """Duplicates are dropped before balancing: the share must not count them."""
+    texts = [f"a dog number {i}" for i in range(50)]
+    pool = pa.table({"url": [f"https://e.com/{i}.jpg" for i in range(50)] * 2, "text": texts * 2})
+    pq.write_table(pool, tmp_path / "p.parquet")
+    (tmp_path / "m.txt").write_text("dog\n")
+    args = ["curate", str(tmp_path / "p.parquet"), "--out", str(tmp_path / "o"), "--t", "10"]
+    result = runner.invoke(app, [*args, "--metadata", str(tmp_path / "m.txt")])
+    assert result.exit_code == 0, result.output
+    card = json.loads((tmp_path / "o/curated-t10-seed0/datacard.json").read_text())
+    kept = card["balancing"]["rows_kept"]
+    assert card["matching"]["rows_matched"] == 100 and card["matching"]["rows_written"] == 50
+    assert f"{kept:,} ({kept / 50:.1%} of 50 matched rows)" in " ".join(result.output.split())
