@@ -8,11 +8,11 @@ import signal
 import threading
 import time
 
+import numpy as np
 import pytest
 from helpers import alive
 
 from metacurate.engine import LocalEngine
-from metacurate.engine.local import IN_FLIGHT_PER_WORKER
 from metacurate.errors import WorkerLost
 
 
@@ -50,7 +50,7 @@ def test_every_task_reported_once_after_setup_in_its_process(workers):
     assert _no_workers_left()
 
 
-def test_a_stream_is_consumed_only_a_few_tasks_ahead():
+def test_a_stream_is_consumed_one_task_per_worker_ahead():
     produced, finished = [], []
 
     def tasks():
@@ -60,7 +60,7 @@ def test_a_stream_is_consumed_only_a_few_tasks_ahead():
 
     def on_done(task, result):
         finished.append(task)
-        assert len(produced) - len(finished) <= IN_FLIGHT_PER_WORKER * 2
+        assert len(produced) - len(finished) <= 2  # the other worker's task, at most
 
     LocalEngine(2).map(Square(), tasks(), on_done)
     assert sorted(finished) == list(range(30))
@@ -81,6 +81,29 @@ def test_a_killed_worker_ends_the_map_within_seconds():
     assert time.monotonic() - started < 10
     assert _no_workers_left()
     assert -9 not in done
+
+
+class BigResult:
+    def __call__(self, x):
+        return os.getpid(), np.zeros(1 << 19)  # 4 MB: sent in many pipe-fulls
+
+
+def test_a_worker_killed_while_sending_a_large_result_ends_the_map():
+    """The other worker is (most likely) blocked half-way through sending its result while the
+    driver is busy with the first one: killed there, it leaves a torn message, not a hang."""
+
+    def on_done(task, result):
+        pid, _ = result
+        for process in multiprocessing.active_children():
+            if process.pid != pid:
+                os.kill(process.pid, signal.SIGKILL)
+        time.sleep(0.2)
+
+    started = time.monotonic()
+    with pytest.raises(WorkerLost, match="killed by SIGKILL"):
+        LocalEngine(2).map(BigResult(), range(10), on_done)
+    assert time.monotonic() - started < 10
+    assert _no_workers_left()
 
 
 def test_ctrl_c_in_the_driver_stops_every_worker():

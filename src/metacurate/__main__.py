@@ -37,13 +37,20 @@ def main() -> None:
 
         app(prog_name="metacurate")
     except KeyboardInterrupt as err:
-        print(f"error: {interruption(err)}", file=sys.stderr)
-        sys.exit(130)
+        _stopped(err)
     except SystemExit as exit_:
         # Typer ends a command that Ctrl-C stopped with exit status 130 and no word.
         if exit_.code == 130:
-            print(f"error: {interruption(_interruption_behind(exit_))}", file=sys.stderr)
+            _stopped(_interruption_behind(exit_))
         raise
+
+
+def _stopped(err: KeyboardInterrupt) -> None:
+    """Say so and leave at once: the workers are stopped and every output is whole, and a
+    module whose import the interruption cut short must not run its exit handlers."""
+    print(f"error: {interruption(err)}", file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    os._exit(130)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ The contract every engine keeps (``LocalEngine`` now, a Ray engine later):
   second time.
 - ``engine.map(worker, tasks, on_done)`` calls ``on_done(task, result)`` in the driver for
   every task, in any order, as tasks finish. ``tasks``
-  may be a stream: only a few tasks per worker are in flight, so a fast producer cannot fill
+  may be a stream: one task per worker is in flight, so a fast producer cannot fill
   memory ahead of slow workers.
 - A task's ``name`` attribute (else its ``str``) names it in messages.
 - A task that raises ends the map with that error; a worker process that dies (killed, out

@@ -1,6 +1,14 @@
 """The local engine: run a worker over tasks in this process, or in a pool of processes.
 
-Pool workers are forked where the platform allows it, after ``setup()`` ran here, so the set-up
+Each pool worker is a ``multiprocessing`` process with a pipe of its own: the driver sends it one
+task at a time and waits on every pipe and every process at once. A worker that dies is seen at
+once (its process ends; a result it was half-way through sending ends in end-of-file on its own
+pipe, never in a read that waits forever), and the driver knows which task it held. No thread
+runs in the driver, so nothing can keep the interpreter from exiting once the workers are gone.
+(``concurrent.futures``' pool, used before, could hang at exit after a worker was killed while
+sending a 4 MB result.)
+
+Workers are forked where the platform allows it, after ``setup()`` ran here, so the set-up
 (a matcher's table, compiled kernels, a language model) is inherited instead of repeated by every
 process. A worker ignores Ctrl-C: the driver stops the pool and prints one line, instead of every
 process printing a traceback. On Linux a worker also asks the kernel to kill it when the driver
@@ -10,23 +18,23 @@ dies, so a driver killed with SIGKILL leaves no orphan holding memory.
 import ctypes
 import multiprocessing
 import os
+import pickle
 import signal
 import sys
-from collections.abc import Callable, Iterable, Sized
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+import traceback
+from collections.abc import Callable, Iterable, Iterator, Sized
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any
 
 from metacurate.errors import WorkerLost
 
-IN_FLIGHT_PER_WORKER = 2
 STOP_SECONDS = 5.0  # a stopped worker still running after this is killed
 PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
 MAX_NAMED_TASKS = 5
 STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
-
-_WORKER: Callable[[Any], Any] | None = None
+_NO_TASK = object()
 
 
 def _setup(worker: Callable[[Any], Any]) -> None:
@@ -35,96 +43,143 @@ def _setup(worker: Callable[[Any], Any]) -> None:
         setup()
 
 
-def _start_worker(worker: Callable[[Any], Any], driver_pid: int) -> None:
-    global _WORKER
+def _serve(worker: Callable[[Any], Any], pipe: Connection, driver_pid: int) -> None:
+    """A worker process: run each task the driver sends until it sends None."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # The driver's own SIGTERM handler is inherited by a fork; a worker told to stop must die,
     # not unwind its task.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked by the driver's submit
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked by the driver's start
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != driver_pid:  # the driver died before the request took effect
-        os._exit(1)
+        return
     _setup(worker)
-    _WORKER = worker
+    while True:
+        try:
+            task = pipe.recv()
+        except EOFError:  # the driver is gone
+            return
+        if task is None:  # the driver is done
+            return
+        try:
+            reply = (True, worker(task))
+        except Exception as err:
+            reply = (False, _portable(err))
+        pipe.send(reply)
 
 
-def _run(task: Any) -> Any:
-    assert _WORKER is not None, "worker process started without its worker"
-    return _WORKER(task)
+def _portable(err: Exception) -> Exception:
+    """The task's error as the driver can receive it, with the worker's traceback as a note."""
+    where = "".join(traceback.format_exception(err))
+    try:
+        err.add_note(f"in the worker process:\n{where}")
+        pickle.dumps(err)
+        return err
+    except Exception:  # an error that cannot be pickled
+        return RuntimeError(where)
 
 
 def _label(task: Any) -> str:
     return str(getattr(task, "name", task))
 
 
-def _death(exitcode: int) -> str:
-    if exitcode >= 0:
+def _death(exitcode: int | None) -> str:
+    if exitcode is None or exitcode >= 0:
         return f"exited with status {exitcode}"
     name = signal.Signals(-exitcode).name
     why = " (as the out-of-memory killer does)" if -exitcode == signal.SIGKILL else ""
     return f"was killed by {name}{why}"
 
 
-class _Pool:
-    """A process pool that is stopped, not waited for, when a map ends early."""
+@dataclass
+class _Slot:
+    process: BaseProcess
+    pipe: Connection  # the driver's end
+    task: Any = None
+    busy: bool = False
 
+
+class _Pool:
     def __init__(self, worker: Callable[[Any], Any], processes: int):
         methods = multiprocessing.get_all_start_methods()
         context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-        self.executor = ProcessPoolExecutor(
-            processes, context, initializer=_start_worker, initargs=(worker, os.getpid())
-        )
-        # Held so that, once the pool breaks, their exit codes tell how a worker died.
-        self.processes: dict[int, BaseProcess] = {}
-
-    def submit(self, task: Any) -> Future:
-        # A submit may start workers: a Ctrl-C arriving while one is forked must neither
-        # interrupt the pool's bookkeeping nor reach the worker before it ignores Ctrl-C. Held
-        # here, it is delivered to the driver once the submit is done.
+        self.slots: list[_Slot] = []
+        # A Ctrl-C arriving while a worker is started must not reach it before it ignores
+        # Ctrl-C: held here, it is delivered to the driver once the workers are started.
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         try:
-            future = self.executor.submit(_run, task)
+            for _ in range(processes):
+                driver_end, worker_end = context.Pipe()
+                process = context.Process(
+                    target=_serve, args=(worker, worker_end, os.getpid()), daemon=True
+                )
+                process.start()
+                worker_end.close()  # the worker's own copy is then the only one: EOF when it dies
+                self.slots.append(_Slot(process, driver_end))
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-        for process in multiprocessing.active_children():
-            self.processes.setdefault(process.pid, process)
-        return future
 
-    def lost(self, tasks: Iterable[Any]) -> WorkerLost:
-        codes = [p.exitcode for p in self.processes.values() if p.exitcode not in (None, 0)]
-        # The pool terminates the other workers once one dies: name the first that did not
-        # die of that.
-        codes.sort(key=lambda code: code == -signal.SIGTERM)
-        how = _death(codes[0]) if codes else "stopped unexpectedly"
-        names = [_label(task) for task in tasks]
-        unfinished = ", ".join(names[:MAX_NAMED_TASKS])
+    def run(self, tasks: Iterator[Any], on_done: Callable[[Any, Any], None]) -> None:
+        for slot in self.slots:
+            self._give(slot, tasks)
+        while any(slot.busy for slot in self.slots):
+            busy = [slot for slot in self.slots if slot.busy]
+            ready = set(wait([s.pipe for s in busy] + [s.process.sentinel for s in self.slots]))
+            for slot in self.slots:
+                if slot.busy and slot.pipe in ready:
+                    self._receive(slot, tasks, on_done)
+                elif slot.process.sentinel in ready:
+                    raise self._lost(slot)
+
+    def _give(self, slot: _Slot, tasks: Iterator[Any]) -> None:
+        slot.task = next(tasks, _NO_TASK)
+        slot.busy = slot.task is not _NO_TASK
+        if slot.busy:
+            slot.pipe.send(slot.task)
+
+    def _receive(self, slot: _Slot, tasks: Iterator[Any], on_done) -> None:
+        try:
+            ok, value = slot.pipe.recv()
+        except (EOFError, OSError):  # it died, maybe half-way through sending its result
+            raise self._lost(slot) from None
+        if not ok:
+            raise value
+        task, slot.busy = slot.task, False
+        on_done(task, value)
+        self._give(slot, tasks)
+
+    def _lost(self, dead: _Slot) -> WorkerLost:
+        dead.process.join(STOP_SECONDS)
+        names = [_label(s.task) for s in self.slots if s.busy]
+        unfinished = ", ".join(names[:MAX_NAMED_TASKS]) or "nothing"
         if len(names) > MAX_NAMED_TASKS:
             unfinished += f" and {len(names) - MAX_NAMED_TASKS} more"
         return WorkerLost(
-            f"a worker process {how}; unfinished: {unfinished}; what finished is kept:"
-            " run the same command again to resume"
+            f"a worker process {_death(dead.process.exitcode)}; unfinished: {unfinished};"
+            " what finished is kept: run the same command again to resume"
         )
 
     def close(self) -> None:
-        self.executor.shutdown(wait=True)
+        """Let the workers finish. (Not by closing the pipes: a worker forked after another
+        holds a copy of the driver's end of that one's pipe, so it would never see the end.)"""
+        for slot in self.slots:
+            slot.pipe.send(None)
+            slot.pipe.close()
+        for slot in self.slots:
+            slot.process.join()
 
     def stop(self) -> None:
-        """Cancel what has not started and end every worker within seconds."""
-        self.executor.shutdown(wait=False, cancel_futures=True)
-        processes = list(self.processes.values())
-        for process in processes:
-            if process.is_alive():
-                process.terminate()
-        for process in processes:
-            process.join(STOP_SECONDS)
-            if process.is_alive():
-                process.kill()
-                process.join()
-        # The workers are gone: let the pool's own thread finish now, so that nothing of the
-        # pool is left for the interpreter's exit to wake (it may find its pipes closed).
-        self.executor.shutdown(wait=True)
+        """End every worker within seconds, whatever it is doing."""
+        for slot in self.slots:
+            slot.pipe.close()
+            if slot.process.is_alive():
+                slot.process.terminate()
+        for slot in self.slots:
+            slot.process.join(STOP_SECONDS)
+            if slot.process.is_alive():
+                slot.process.kill()
+                slot.process.join()
 
 
 class LocalEngine:
@@ -139,33 +194,16 @@ class LocalEngine:
         tasks: Iterable[Any],
         on_done: Callable[[Any, Any], None],
     ) -> None:
-        """See the contract in ``metacurate.engine``."""
+        """See the contract in ``metacurate.engine``: one task per worker is in flight."""
         _setup(worker)  # here first: forked workers inherit what it loaded
         if self.workers <= 1 or (isinstance(tasks, Sized) and len(tasks) <= 1):
             for task in tasks:
                 on_done(task, worker(task))
             return
         pool = _Pool(worker, self.workers)
-        in_flight: dict[Future, Any] = {}
         try:
-            for task in tasks:
-                if len(in_flight) >= IN_FLIGHT_PER_WORKER * self.workers:
-                    _collect(in_flight, on_done)
-                in_flight[pool.submit(task)] = task
-            while in_flight:
-                _collect(in_flight, on_done)
-        except BrokenProcessPool:
-            pool.stop()
-            raise pool.lost(in_flight.values()) from None
+            pool.run(iter(tasks), on_done)
         except BaseException:
             pool.stop()
             raise
         pool.close()
-
-
-def _collect(in_flight: dict[Future, Any], on_done: Callable[[Any, Any], None]) -> None:
-    """Hand over the result of a finished task (the earliest submitted, of those finished)."""
-    done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-    future = next(f for f in in_flight if f in done)
-    result = future.result()  # raises the task's error, or BrokenProcessPool
-    on_done(in_flight.pop(future), result)
