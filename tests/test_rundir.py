@@ -253,8 +253,9 @@ def test_export_never_writes_over_the_run_it_exports(tmp_path):
     out = tmp_path / "out"
     assert _cli("curate", _pool(tmp_path / "p.parquet"), "--out", out, "--t", "100").exit_code == 0
     curated = out / "curated-t100-seed0"
-    files = {p: p.read_bytes() for p in out.rglob("*.parquet")}
-    for target in (curated / "part-00000.parquet", out / "matched/part-00000.parquet"):
+    files = {p: p.read_bytes() for p in tmp_path.rglob("*.parquet")}
+    pool = tmp_path / "p.parquet"
+    for target in (curated / "part-00000.parquet", out / "matched/part-00000.parquet", pool):
         for flags in ([], ["--overwrite"]):
             result = _cli("export", curated, target, "--to", "img2dataset", *flags)
             _one_line_error(result, "choose another path")
@@ -262,7 +263,7 @@ def test_export_never_writes_over_the_run_it_exports(tmp_path):
         _cli("export", curated, curated / "texts", "--to", "webdataset-json"),
         "is inside the curated folder it exports",
     )
-    assert {p: p.read_bytes() for p in out.rglob("*.parquet")} == files
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*.parquet")} == files
     assert _cli("export", curated, out / "x.parquet", "--to", "img2dataset").exit_code == 0
 
 

@@ -477,7 +477,7 @@ def metadata_build(
         console.print(f"  [dim]{example}[/]", highlight=False, soft_wrap=True)
     console.print(f"wrote {report.out} and {report.sidecar_out} in {report.seconds:.1f} s")
     if options.wikipedia or options.pageviews:
-        console.print(f"counts kept in {options.work} (delete it when done tuning thresholds)")
+        console.print(f"counts kept in {options.work} for a re-run with other thresholds")
 
 
 @metadata_app.command("stats")

@@ -85,13 +85,15 @@ def run_export(curated: Path, to: str, out: Path, overwrite: bool = False) -> di
 
 def _never_over_a_run(curated: Path, out: Path) -> None:
     """Refuse an export that would write into the curated folder it reads, or over a file that
-    the balance or match run holding it wrote."""
+    the balance or match run holding it wrote or read."""
     target = os.path.realpath(out)
     if Path(target).is_relative_to(os.path.realpath(curated)):
         raise OutputConflict(f"{out} is inside the curated folder it exports; choose another path")
     runs = (curated.parent, rundir.MATCH), (curated, rundir.BALANCE)
     if any(target in rundir.recorded_files(folder, layout) for folder, layout in runs):
-        raise OutputConflict(f"{out} is an output of the run it exports; choose another path")
+        raise OutputConflict(
+            f"{out} is an input or output of the run it exports; choose another path"
+        )
 
 
 # --- the curated folder ---------------------------------------------------------------------

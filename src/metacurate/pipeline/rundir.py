@@ -167,12 +167,13 @@ def _replace(folder: Path, layout: Layout, old: dict, inputs: set[str]) -> None:
 
 
 def recorded_files(folder: Path, layout: Layout) -> set[str]:
-    """The real paths of the files a run of ``layout`` in ``folder`` recorded writing (none
-    where no such run is there)."""
+    """The real paths of the files a run of ``layout`` in ``folder`` recorded writing or
+    reading (none where no such run is there)."""
     manifest = _read_manifest(folder, layout)
     if manifest is None:
         return set()
-    return {_real(folder / name) for name in layout.files(manifest)}
+    inputs = {entry["path"] for entry in manifest.get("inputs", [])}
+    return inputs | {_real(folder / name) for name in layout.files(manifest)}
 
 
 def staged_files(folder: Path, config: dict) -> list[Path]:
