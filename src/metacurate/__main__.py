@@ -1,4 +1,5 @@
-"""The ``metacurate`` command (also ``python -m metacurate``).
+"""The ``metacurate`` command (also ``python -m metacurate``). Only the standard library is
+imported before ``main`` runs, so that its handlers cover as much of the start as they can.
 
 SIGTERM (a scheduler, ``kill``, a container stop) is made to take Ctrl-C's path before anything
 heavy is imported, and a Ctrl-C that lands while the command is still starting ends with the
@@ -9,12 +10,12 @@ import os
 import signal
 import sys
 
-from metacurate.errors import Interrupted, interruption
-
 
 def _terminate_in(driver: int):
     def terminate(signum, frame) -> None:
         if os.getpid() == driver:
+            from metacurate.errors import Interrupted
+
             raise Interrupted
         # A worker forked before it could reset this handler: die as SIGTERM means.
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -48,6 +49,8 @@ def main() -> None:
 def _stopped(err: KeyboardInterrupt) -> None:
     """Say so and leave at once: the workers are stopped and every output is whole, and a
     module whose import the interruption cut short must not run its exit handlers."""
+    from metacurate.errors import interruption
+
     print(f"error: {interruption(err)}", file=sys.stderr, flush=True)
     sys.stdout.flush()
     os._exit(130)
