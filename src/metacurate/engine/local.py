@@ -96,8 +96,11 @@ def _death(exitcode: int | None) -> str:
 class _Slot:
     process: BaseProcess
     pipe: Connection  # the driver's end
-    task: Any = None
-    busy: bool = False
+    task: Any = _NO_TASK
+
+    @property
+    def busy(self) -> bool:
+        return self.task is not _NO_TASK
 
 
 class _Pool:
@@ -134,7 +137,6 @@ class _Pool:
 
     def _give(self, slot: _Slot, tasks: Iterator[Any]) -> None:
         slot.task = next(tasks, _NO_TASK)
-        slot.busy = slot.task is not _NO_TASK
         if slot.busy:
             slot.pipe.send(slot.task)
 
@@ -145,7 +147,7 @@ class _Pool:
             raise self._lost(slot) from None
         if not ok:
             raise value
-        task, slot.busy = slot.task, False
+        task, slot.task = slot.task, _NO_TASK
         on_done(task, value)
         self._give(slot, tasks)
 
@@ -200,7 +202,9 @@ class LocalEngine:
             for task in tasks:
                 on_done(task, worker(task))
             return
-        pool = _Pool(worker, self.workers)
+        pool = _Pool(
+            worker, min(self.workers, len(tasks)) if isinstance(tasks, Sized) else self.workers
+        )
         try:
             pool.run(iter(tasks), on_done)
         except BaseException:

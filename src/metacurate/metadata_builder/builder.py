@@ -90,8 +90,9 @@ def _check_outputs(options: BuildOptions) -> None:
     ]
     if options.wordnet:
         inputs += data_files(options.wordnet)
+    real_inputs = {os.path.realpath(p) for p in inputs}
     for path in (out, sidecar):
-        if os.path.realpath(path) in {os.path.realpath(p) for p in inputs}:
+        if os.path.realpath(path) in real_inputs:
             raise InputError(f"{path} is an input of this build; choose another --out")
     existing = [path for path in (out, sidecar) if path.exists()]
     if existing and not options.overwrite and not _built_by_us(out, sidecar):

@@ -65,7 +65,7 @@ class PartBalancer:
             "expected_rows_kept": float(prob.sum()),
             "variance_rows_kept": float((prob * (1.0 - prob)).sum()),
         }
-        write_json(self.out_dir / f"{part.stem}.json", stats)
+        write_json(self.out_dir / rundir.part_marker(part.name), stats)
         return stats, count_ids(kept[ENTRY_IDS], len(self.p))
 
 
@@ -145,10 +145,7 @@ def _balance_parts(
     """Balance the parts not done yet; the entry counts of all kept rows and each part's
     statistics."""
     curated = worker.out_dir
-    # A part is done when its marker, written after it, is there; a part lost since is redone.
-    done = [
-        p for p in parts if (curated / f"{p.stem}.json").exists() and (curated / p.name).exists()
-    ]
+    done = [part for part in parts if rundir.part_done(curated, part.name)]
     todo = [part for part in parts if part not in done]
     # Parts done by an earlier run are counted from their files, new ones by their workers.
     counts_after = count_parts([curated / part.name for part in done], len(worker.p))
@@ -160,7 +157,7 @@ def _balance_parts(
             advance(result[0]["rows_in"])
 
         LocalEngine(workers).map(worker, todo, finished)
-    stats = [json.loads((curated / f"{part.stem}.json").read_text("utf-8")) for part in parts]
+    stats = [json.loads((curated / rundir.part_marker(p.name)).read_text("utf-8")) for p in parts]
     return counts_after, stats
 
 

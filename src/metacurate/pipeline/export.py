@@ -142,9 +142,7 @@ def _listed_parts(folder: Path, card: dict | None) -> list[str]:
         names = _json_field(card, ("outputs", "parquet"))
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise InputError(f"{folder / DATACARD}: no outputs.parquet list of the curated parts")
-    written = {n for n in names if (folder / n).is_file()}
-    marked = {n for n in names if (folder / _marker(n)).is_file()}
-    done = written & marked
+    done = [name for name in names if rundir.part_done(folder, name)]
     if card is not None and len(done) == len(names):
         return names
     state = f"{len(done)} of {len(names)} parts" + ("" if card else f", no {DATACARD}")
@@ -152,10 +150,6 @@ def _listed_parts(folder: Path, card: dict | None) -> list[str]:
     # redoes any part without its file or its marker.
     command = _balance_command(folder, manifest or _json_field(card, ("balancing",)))
     raise InputError(f"{folder}: balancing is not complete ({state}); run `{command}` to finish it")
-
-
-def _marker(part: str) -> str:
-    return str(Path(part).with_suffix(".json"))
 
 
 def _balance_command(folder: Path, settings: dict | None) -> str:

@@ -31,6 +31,16 @@ def curated_name(t: int, seed: int) -> str:
     return f"curated-t{t}-seed{seed}"
 
 
+def part_marker(part: str) -> str:
+    """``part-00003.parquet`` -> ``part-00003.json``: the statistics that mark the part done."""
+    return f"{Path(part).stem}.json"
+
+
+def part_done(folder: Path, part: str) -> bool:
+    """A part is done when its marker, written after it, is there, and the part still is."""
+    return (folder / part_marker(part)).is_file() and (folder / part).is_file()
+
+
 @dataclass(frozen=True)
 class Layout:
     """The files one stage writes into its folder, as named by a run's manifest."""
@@ -53,7 +63,7 @@ def _staged(config: dict) -> list[str]:
 BALANCE = Layout(
     "balance_run.json",
     lambda c: [
-        *(name for part in c["parts"] for name in (part, f"{Path(part).stem}.json")),
+        *(name for part in c["parts"] for name in (part, part_marker(part))),
         PLOT_NAME,
         MARKDOWN_NAME,
         JSON_NAME,
@@ -91,26 +101,46 @@ def open_run(
     resuming that run. ``inputs`` are the run's input files, which are never written or removed.
     """
     make_folder(folder)
+    # An input is known by its real path and, where it is a link, by the link's own real path.
+    protected = {real for path in inputs for real in (_real(path), *_real_all([Path(path)]))}
     with lock(folder):
-        yield _prepare(folder, layout, config, {_real(p) for p in inputs}, overwrite)
+        yield _prepare(folder, layout, config, protected, overwrite)
 
 
 def _real(path: str | Path) -> str:
     return os.path.realpath(path)
 
 
+def _real_all(paths: Iterable[Path]) -> list[str]:
+    """Real paths of many files of a few folders, resolving each folder once (a run of 100,000
+    parts would otherwise resolve every component of 500,000 paths). A file that is itself a
+    link needs no resolving: writes and removals replace the link, never what it points to."""
+    folders: dict[Path, str] = {}
+    real = []
+    for path in paths:
+        if path.parent not in folders:
+            folders[path.parent] = _real(path.parent)
+        real.append(os.path.join(folders[path.parent], path.name))
+    return real
+
+
 def _read_manifest(folder: Path, layout: Layout) -> dict | None:
     path = folder / layout.manifest
     if not path.exists():
         return None
-    return json.loads(path.read_text("utf-8"))
+    try:
+        return json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError) as err:
+        raise OutputConflict(
+            f"{path}: unreadable run record ({err}); move the folder aside or choose another --out"
+        ) from None
 
 
 def _prepare(folder: Path, layout: Layout, config: dict, inputs: set[str], overwrite: bool) -> bool:
     config = json.loads(json.dumps(config))  # tuples -> lists, as read back from disk
     planned = [folder / name for name in layout.files(config)]
-    for path in planned:
-        if _real(path) in inputs:
+    for path, real in zip(planned, _real_all(planned), strict=True):
+        if real in inputs:
             raise OutputConflict(
                 f"{path} is an input of this run and one of its outputs; choose another --out"
             )
@@ -156,9 +186,8 @@ def _replace(folder: Path, layout: Layout, old: dict, inputs: set[str]) -> None:
                 f"{folder} holds a run of an older metacurate that does not list its files;"
                 " remove it yourself or choose another --out"
             ) from None
-        existing = [path for path in doomed if path.is_file()]
-        for path in existing:
-            if _real(path) in inputs:
+        for path, real in zip(doomed, _real_all(doomed), strict=True):
+            if real in inputs and path.is_file():
                 raise OutputConflict(
                     f"--overwrite would delete {path}, an input of this run; move it or choose"
                     " another --out"
@@ -173,7 +202,7 @@ def recorded_files(folder: Path, layout: Layout) -> set[str]:
     if manifest is None:
         return set()
     inputs = {entry["path"] for entry in manifest.get("inputs", [])}
-    return inputs | {_real(folder / name) for name in layout.files(manifest)}
+    return inputs | set(_real_all(folder / name for name in layout.files(manifest)))
 
 
 def staged_files(folder: Path, config: dict) -> list[Path]:

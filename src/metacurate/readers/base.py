@@ -36,8 +36,9 @@ class Rejects:
     # What a reader saw that is not a rejection (web archives: records, pages, images, ...).
     seen: Counter = field(default_factory=Counter)
 
-    def add(self, reason: str, where: str, detail: str = "") -> None:
-        self.by_reason[reason] += 1
+    def add(self, reason: str, where: str, detail: str = "", n: int = 1) -> None:
+        """``n`` records rejected at ``where`` for one reason (one example names them all)."""
+        self.by_reason[reason] += n
         if len(self.examples) < MAX_EXAMPLES:
             self.examples.append(f"{where}: {reason}{f' ({detail})' if detail else ''}")
 

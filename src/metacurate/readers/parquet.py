@@ -103,6 +103,5 @@ def _row_group(
                 yield pa.Table.from_batches([batch.slice(max(given - rows + batch.num_rows, 0))])
     except CORRUPT_DATA as err:
         lost = pf.metadata.row_group(group).num_rows - max(rows, given)
-        rejects.add(CORRUPT, f"{path}: row group {group}", f"{lost:,} rows lost: {err}")
         # The reason counts rows, as every other reason does, so the summary says what was lost.
-        rejects.by_reason[CORRUPT] += lost - 1
+        rejects.add(CORRUPT, f"{path}: row group {group}", f"{lost:,} rows lost: {err}", n=lost)
