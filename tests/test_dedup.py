@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 import metacurate.pipeline.shards as shards_module
 from metacurate.counting import count_ids
+from metacurate.engine import LocalEngine
 from metacurate.filters.dedup import SeenPairs, pair_ids
 from metacurate.metadata import Metadata
 from metacurate.pipeline.balance import run_balance
@@ -89,7 +90,7 @@ def _inputs(tmp_path) -> list[str]:
 @pytest.mark.parametrize("workers", [1, 2])
 def test_match_keeps_each_pair_once_first_occurrence_wins(tmp_path, workers):
     out = tmp_path / f"out{workers}"
-    summary = run_match(_inputs(tmp_path), out, METADATA, workers=workers, shard_rows=2)
+    summary = run_match(_inputs(tmp_path), out, METADATA, engine=LocalEngine(workers), shard_rows=2)
     table = concat_parts(out / "matched")
     got = list(
         zip(
@@ -132,7 +133,7 @@ def test_killed_while_publishing_resumes_to_the_same_result(tmp_path, monkeypatc
     inputs = _inputs(tmp_path)
     run_match(inputs, tmp_path / "clean", METADATA, shard_rows=2)
     out = tmp_path / "out"
-    real, calls = shards_module._publish, []
+    real, calls = shards_module.Publisher.__call__, []
 
     def publish_then_die(*args):
         calls.append(1)
@@ -141,7 +142,7 @@ def test_killed_while_publishing_resumes_to_the_same_result(tmp_path, monkeypatc
         return real(*args)
 
     with monkeypatch.context() as patch:
-        patch.setattr(shards_module, "_publish", publish_then_die)
+        patch.setattr(shards_module.Publisher, "__call__", publish_then_die)
         with pytest.raises(KeyboardInterrupt):
             run_match(inputs, out, METADATA, shard_rows=2)
     assert not (out / "match_summary.json").exists()

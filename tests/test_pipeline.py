@@ -9,6 +9,7 @@ import pytest
 from reference import reference_match
 
 import metacurate.pipeline.shards as shards_module
+from metacurate.engine import LocalEngine
 from metacurate.errors import OutputConflict
 from metacurate.metadata import Metadata
 from metacurate.pipeline.balance import run_balance
@@ -93,10 +94,10 @@ def test_match_outputs_equal_reference(tmp_path):
 def test_same_subset_for_any_worker_count_order_and_split(tmp_path):
     pool = _pool(6000, seed=3)
     one = [_write_parquet(pool, tmp_path / "one.parquet")]
-    run_match(one, tmp_path / "w1", METADATA, workers=1)
-    run_balance(tmp_path / "w1", t=300, seed=7, workers=1)
-    run_match(one, tmp_path / "w2", METADATA, workers=2, shard_rows=1500)
-    run_balance(tmp_path / "w2", t=300, seed=7, workers=2)
+    run_match(one, tmp_path / "w1", METADATA, engine=LocalEngine(1))
+    run_balance(tmp_path / "w1", t=300, seed=7, engine=LocalEngine(1))
+    run_match(one, tmp_path / "w2", METADATA, engine=LocalEngine(2), shard_rows=1500)
+    run_balance(tmp_path / "w2", t=300, seed=7, engine=LocalEngine(2))
     # The same rows shuffled into three files of other formats, given in another order.
     shuffled = pool.take(np.random.default_rng(0).permutation(len(pool)))
     split = [
@@ -108,8 +109,8 @@ def test_same_subset_for_any_worker_count_order_and_split(tmp_path):
         for row in shuffled.slice(2500, 2000).to_pylist():
             f.write(json.dumps(row) + "\n")
     pa.csv.write_csv(shuffled.slice(4500), split[2])
-    run_match(split[::-1], tmp_path / "split", METADATA, workers=2)
-    run_balance(tmp_path / "split", t=300, seed=7, workers=2)
+    run_match(split[::-1], tmp_path / "split", METADATA, engine=LocalEngine(2))
+    run_balance(tmp_path / "split", t=300, seed=7, engine=LocalEngine(2))
 
     reference = _curated_rows(tmp_path / "w1/curated-t300-seed7")
     assert 0 < len(reference) < 6000

@@ -14,6 +14,7 @@ import typer
 from rich.table import Table
 
 from metacurate.balance.sampling import entry_probabilities
+from metacurate.engine import ENGINES, Engine, make_engine
 from metacurate.errors import (
     InputError,
     OutputConflict,
@@ -51,7 +52,30 @@ MetadataOpt = Annotated[
     ),
 ]
 TextColumn = Annotated[str, typer.Option("--text-column", help="Column holding the text.")]
-Workers = Annotated[int, typer.Option(min=1, help="Worker processes.")]
+Workers = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help="Worker processes (local: default 1); with --engine ray, CPUs of the local Ray it"
+        " starts (default: all).",
+    ),
+]
+EngineOpt = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        help="Where the work runs: 'local' (this machine's processes) or 'ray' (a Ray cluster;"
+        " pip install 'metacurate[ray]').",
+    ),
+]
+RayAddress = Annotated[
+    str | None,
+    typer.Option(
+        "--ray-address",
+        help="With --engine ray: the cluster to join ('auto': the one this node is part of);"
+        " default: start a local Ray for the run.",
+    ),
+]
 Overwrite = Annotated[bool, typer.Option(help="Replace a different earlier run in --out.")]
 TOpt = Annotated[int | None, typer.Option("--t", min=1, help="Balancing threshold t.")]
 TailOpt = Annotated[
@@ -104,6 +128,14 @@ def _user_errors():
         yield
     except (InputError, OutputConflict, OutputError, WorkerLost) as err:
         _fail(err)
+
+
+def _engine(name: str, workers: int | None, address: str | None) -> Engine:
+    if name not in ENGINES:
+        _fail(InputError(f"--engine {name!r}: expected one of {', '.join(ENGINES)}"))
+    if address is not None and name != "ray":
+        _fail(InputError("--ray-address needs --engine ray"))
+    return make_engine(name, workers, address)
 
 
 def _print_match(summary: dict) -> None:
@@ -199,17 +231,19 @@ def match(
     text_column: TextColumn = "text",
     lang: Lang = None,
     dedup: Dedup = True,
-    workers: Workers = 1,
+    workers: Workers = None,
+    engine: EngineOpt = "local",
+    ray_address: RayAddress = None,
     overwrite: Overwrite = False,
 ) -> None:
     """Stages 1+2: match texts against the metadata and count matches per entry."""
-    with _user_errors():
+    with _user_errors(), _engine(engine, workers, ray_address) as runner:
         summary = run_match(
             inputs,
             out,
             load_metadata(metadata),
             text_column,
-            workers,
+            runner,
             overwrite,
             lang=lang,
             dedup=dedup,
@@ -224,13 +258,15 @@ def extract(
     text_column: TextColumn = "text",
     lang: Lang = None,
     dedup: Dedup = True,
-    workers: Workers = 1,
+    workers: Workers = None,
+    engine: EngineOpt = "local",
+    ray_address: RayAddress = None,
     overwrite: Overwrite = False,
 ) -> None:
     """Parse only: one Parquet row per distinct (image, text) with url, uuid, page_url, source,
     lang and crawl_file."""
-    with _user_errors():
-        summary = run_extract(inputs, out, text_column, workers, overwrite, lang, dedup)
+    with _user_errors(), _engine(engine, workers, ray_address) as runner:
+        summary = run_extract(inputs, out, text_column, runner, overwrite, lang, dedup)
         _print_extract(summary)
 
 
@@ -240,24 +276,27 @@ def balance(
     t: TOpt = None,
     tail_fraction: TailOpt = None,
     seed: Seed = 0,
-    workers: Workers = 1,
+    workers: Workers = None,
+    engine: EngineOpt = "local",
+    ray_address: RayAddress = None,
     overwrite: Overwrite = False,
 ) -> None:
     """Stage 3: keep each pair with probability 1 - prod(1 - min(1, t / count_e))."""
-    with _user_errors():
-        card = run_balance(out, t, tail_fraction, seed, workers, overwrite, _command())
+    with _user_errors(), _engine(engine, workers, ray_address) as runner:
+        card = run_balance(out, t, tail_fraction, seed, runner, overwrite, _command())
         _print_balance(card)
 
 
-def _curate(inputs, out, metadata, t, tail_fraction, seed, workers, overwrite, **match) -> None:
-    """``match``: run_match's keyword options (text_column, lang, dedup)."""
-    with _user_errors():
+def _curate(inputs, out, metadata, t, tail_fraction, seed, engine, overwrite, **match) -> None:
+    """``match``: run_match's keyword options (text_column, lang, dedup); ``engine``: the
+    ``(--engine, --workers, --ray-address)`` options."""
+    with _user_errors(), _engine(*engine) as runner:
         check_seed(seed)
         summary = run_match(
-            inputs, out, load_metadata(metadata), workers=workers, overwrite=overwrite, **match
+            inputs, out, load_metadata(metadata), engine=runner, overwrite=overwrite, **match
         )
         _print_match(summary)
-        card = run_balance(out, t, tail_fraction, seed, workers, overwrite, _command())
+        card = run_balance(out, t, tail_fraction, seed, runner, overwrite, _command())
         _print_balance(card)
 
 
@@ -272,7 +311,9 @@ def curate(
     t: TOpt = None,
     tail_fraction: TailOpt = None,
     seed: Seed = 0,
-    workers: Workers = 1,
+    workers: Workers = None,
+    engine: EngineOpt = "local",
+    ray_address: RayAddress = None,
     overwrite: Overwrite = False,
 ) -> None:
     """match then balance, in one command (default t: 20,000, the paper's for a 1.6B pool)."""
@@ -285,7 +326,7 @@ def curate(
         t,
         tail_fraction,
         seed,
-        workers,
+        (engine, workers, ray_address),
         overwrite,
         text_column=text_column,
         lang=lang,
@@ -297,12 +338,13 @@ def curate(
 def demo(
     out: Annotated[Path, typer.Argument(help="Output folder.")] = Path("out"),
     t: Annotated[int, typer.Option("--t", min=1, help="Balancing threshold.")] = DEMO_T,
-    workers: Workers = 1,
+    workers: Workers = None,
+    engine: EngineOpt = "local",
     overwrite: Overwrite = False,
 ) -> None:
     """Curate the bundled sample pool with the built-in metadata."""
     with resources.as_file(resources.files("metacurate") / "data" / "sample_pool.parquet") as pool:
-        _curate([str(pool)], out, None, t, None, 0, workers, overwrite)
+        _curate([str(pool)], out, None, t, None, 0, (engine, workers, None), overwrite)
 
 
 @app.command()
@@ -422,7 +464,7 @@ def metadata_build(
     ] = 1,
     min_title_views: Annotated[int, typer.Option(min=0)] = 70,
     budget: Annotated[int, typer.Option(min=1, help="Most entries in all.")] = DEFAULT_BUDGET,
-    workers: Workers = BuildOptions.workers,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = BuildOptions.workers,
     work_dir: Annotated[
         Path | None,
         typer.Option(help="Counts kept for resuming and re-thresholding; default: <out>.work."),

@@ -1,6 +1,7 @@
 """Engines decide where a stage's tasks run; the per-task work itself is engine-free.
 
-The contract every engine keeps (``LocalEngine`` now, a Ray engine later):
+The contract every engine keeps (``LocalEngine``: this machine's processes; ``RayEngine``: Ray
+core tasks on a cluster):
 
 - A worker is a picklable callable ``worker(task) -> result``. Its heavy set-up (tables,
   models, compiled kernels) is an optional ``setup()`` method, which the engine calls in each
@@ -21,9 +22,15 @@ from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from metacurate.engine.local import LocalEngine
+from metacurate.engine.ray import RayEngine
+
+ENGINES = ("local", "ray")
 
 
 class Engine(Protocol):
+    name: str
+    workers: int | None
+
     def map(
         self,
         worker: Callable[[Any], Any],
@@ -31,5 +38,23 @@ class Engine(Protocol):
         on_done: Callable[[Any, Any], None],
     ) -> None: ...
 
+    def __enter__(self) -> "Engine": ...
 
-__all__ = ["Engine", "LocalEngine"]
+    def __exit__(self, *exc) -> None: ...
+
+
+def make_engine(name: str = "local", workers: int | None = None, address: str | None = None):
+    """The engine a command's ``--engine``, ``--workers`` and ``--ray-address`` ask for."""
+    if name == "local":
+        return LocalEngine(workers or 1)
+    if name == "ray":
+        return RayEngine(address, workers)
+    raise ValueError(f"unknown engine {name!r}; expected one of {', '.join(ENGINES)}")
+
+
+def describe(engine: Engine) -> dict:
+    """How a run's summary records the engine that made it."""
+    return {"engine": engine.name, "workers": engine.workers}
+
+
+__all__ = ["ENGINES", "Engine", "LocalEngine", "RayEngine", "describe", "make_engine"]

@@ -104,9 +104,8 @@ class _Slot:
 
 
 class _Pool:
-    def __init__(self, worker: Callable[[Any], Any], processes: int):
-        methods = multiprocessing.get_all_start_methods()
-        context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    def __init__(self, worker: Callable[[Any], Any], processes: int, start: str):
+        context = multiprocessing.get_context(start)
         self.slots: list[_Slot] = []
         # A Ctrl-C arriving while a worker is started must not reach it before it ignores
         # Ctrl-C: held here, it is delivered to the driver once the workers are started.
@@ -185,10 +184,25 @@ class _Pool:
 
 
 class LocalEngine:
-    """This machine: ``workers`` processes, or this process alone when ``workers`` is 1."""
+    """This machine: ``workers`` processes, or this process alone when ``workers`` is 1.
 
-    def __init__(self, workers: int = 1):
+    ``start``: how worker processes start, "fork" where the platform has it (they inherit the
+    driver's set-up), else "spawn" (each runs ``setup()`` itself).
+    """
+
+    name = "local"
+
+    def __init__(self, workers: int = 1, start: str | None = None):
         self.workers = workers
+        self.start = start or (
+            "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        )
+
+    def __enter__(self) -> "LocalEngine":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
 
     def map(
         self,
@@ -197,14 +211,15 @@ class LocalEngine:
         on_done: Callable[[Any, Any], None],
     ) -> None:
         """See the contract in ``metacurate.engine``: one task per worker is in flight."""
-        _setup(worker)  # here first: forked workers inherit what it loaded
-        if self.workers <= 1 or (isinstance(tasks, Sized) and len(tasks) <= 1):
+        in_process = self.workers <= 1 or (isinstance(tasks, Sized) and len(tasks) <= 1)
+        if in_process or self.start == "fork":
+            _setup(worker)  # here first: forked workers inherit what it loaded
+        if in_process:
             for task in tasks:
                 on_done(task, worker(task))
             return
-        pool = _Pool(
-            worker, min(self.workers, len(tasks)) if isinstance(tasks, Sized) else self.workers
-        )
+        processes = min(self.workers, len(tasks)) if isinstance(tasks, Sized) else self.workers
+        pool = _Pool(worker, processes, self.start)
         try:
             pool.run(iter(tasks), on_done)
         except BaseException:

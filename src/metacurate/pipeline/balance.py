@@ -15,23 +15,25 @@ from metacurate.balance.sampling import entry_probabilities, keep_decisions, pai
 from metacurate.counting import (
     ENTRY_IDS,
     count_ids,
-    count_parts,
+    count_part,
     t_for_tail_fraction,
     tail_fraction,
 )
 from metacurate.datacard import write_datacard
-from metacurate.engine import LocalEngine
+from metacurate.engine import Engine, LocalEngine
 from metacurate.errors import InputError
 from metacurate.metadata import load_metadata
 from metacurate.pipeline import rundir
 from metacurate.pipeline.rundir import COUNTS, MATCHED, METADATA
 from metacurate.pipeline.rundir import MATCH_SUMMARY as SUMMARY
-from metacurate.progress import stage_progress
+from metacurate.pipeline.runner import run_step
+from metacurate.pipeline.stats import ExactSum
 from metacurate.writers.atomic import write_json, write_parquet
 
 KEEP_PROB = "keep_prob"
 MANIFEST = rundir.BALANCE.manifest
 TOP_ENTRIES = 20
+SUMMED = ("rows_in", "rows_kept", "expected_rows_kept", "variance_rows_kept")
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,6 @@ class PartBalancer:
             "expected_rows_kept": float(prob.sum()),
             "variance_rows_kept": float((prob * (1.0 - prob)).sum()),
         }
-        write_json(self.out_dir / rundir.part_marker(part.name), stats)
         return stats, count_ids(kept[ENTRY_IDS], len(self.p))
 
 
@@ -110,10 +111,12 @@ def run_balance(
     t: int | None = None,
     tail: float | None = None,
     seed: int = 0,
-    workers: int = 1,
+    engine: Engine | None = None,
     overwrite: bool = False,
     command: str = "",
 ) -> dict:
+    """Balance the match run in ``out_dir`` into ``curated-t{T}-seed{S}/`` (resuming); return
+    the data card. ``engine``: where the parts are balanced (default: this process)."""
     check_seed(seed)
     match_summary, counts = _load_match(out_dir)
     t, tail = resolve_t(counts, t, tail)
@@ -129,7 +132,7 @@ def run_balance(
     with rundir.open_run(curated, rundir.BALANCE, config, [], overwrite):
         p = entry_probabilities(counts, t)
         worker = PartBalancer(p, seed, match_summary["text_column"], curated)
-        counts_after, stats = _balance_parts(worker, parts, workers, match_summary["rows_written"])
+        counts_after, stats = _balance_parts(worker, parts, engine or LocalEngine())
         metadata = load_metadata(out_dir / METADATA)
         card = _card(
             command, match_summary, metadata, counts, counts_after, p, t, tail, seed, stats, curated
@@ -140,25 +143,31 @@ def run_balance(
 
 
 def _balance_parts(
-    worker: PartBalancer, parts: list[Path], workers: int, rows: int
-) -> tuple[np.ndarray, list[dict]]:
-    """Balance the parts not done yet; the entry counts of all kept rows and each part's
+    worker: PartBalancer, parts: list[Path], engine: Engine
+) -> tuple[np.ndarray, dict]:
+    """Balance the parts not done yet; the entry counts of all kept rows and the parts' summed
     statistics."""
     curated = worker.out_dir
-    done = [part for part in parts if rundir.part_done(curated, part.name)]
-    todo = [part for part in parts if part not in done]
-    # Parts done by an earlier run are counted from their files, new ones by their workers.
-    counts_after = count_parts([curated / part.name for part in done], len(worker.p))
-    with stage_progress("balance", rows) as advance:
-        advance(sum(pq.read_metadata(part).num_rows for part in done))
+    counts_after = np.zeros(len(worker.p), np.uint64)
+    totals = {key: ExactSum() for key in SUMMED}
 
-        def finished(part: Path, result: tuple[dict, np.ndarray]) -> None:
-            np.add(counts_after, result[1], out=counts_after)
-            advance(result[0]["rows_in"])
+    def add(stats: dict) -> None:
+        for key in SUMMED:
+            totals[key].add(stats[key])
 
-        LocalEngine(workers).map(worker, todo, finished)
-    stats = [json.loads((curated / rundir.part_marker(p.name)).read_text("utf-8")) for p in parts]
-    return counts_after, stats
+    def balanced(part: Path, result: tuple[dict, np.ndarray]) -> None:
+        write_json(curated / rundir.part_marker(part.name), result[0])
+        add(result[0])
+        np.add(counts_after, result[1], out=counts_after)
+
+    def done(part: Path) -> bool:
+        return rundir.part_done(curated, part.name)
+
+    # Parts done by an earlier run are counted from their files and markers.
+    for part in run_step(engine, worker, parts, done, balanced, "balance"):
+        add(json.loads((curated / rundir.part_marker(part.name)).read_text("utf-8")))
+        counts_after += count_part(curated / part.name, len(worker.p))
+    return counts_after, {key: total.value for key, total in totals.items()}
 
 
 def _sha256(path: Path) -> str:
@@ -178,7 +187,7 @@ def _card(
         for s in metadata.sources
     ]
     top = np.argsort(-counts.astype(np.int64), kind="stable")[:TOP_ENTRIES]
-    rows_kept = sum(s["rows_kept"] for s in stats)
+    rows_kept = int(stats["rows_kept"])
     return {
         "title": "metacurate data card",
         "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -223,8 +232,8 @@ def _card(
             "seed": seed,
             "head_entries": int((counts >= t).sum()),
             "rows_kept": rows_kept,
-            "expected_rows_kept": sum(s["expected_rows_kept"] for s in stats),
-            "expected_rows_kept_std": float(np.sqrt(sum(s["variance_rows_kept"] for s in stats))),
+            "expected_rows_kept": stats["expected_rows_kept"],
+            "expected_rows_kept_std": float(np.sqrt(stats["variance_rows_kept"])),
             "matches_kept": int(counts_after.sum()),
         },
         "top_entries": [
@@ -241,7 +250,7 @@ def _card(
         ],
         "outputs": {
             "folder": str(curated),
-            "parquet": [s["part"] for s in stats],
+            "parquet": match_summary["parts"],
             "rows": rows_kept,
         },
     }

@@ -8,6 +8,7 @@ with ``url``, ``text``, ``uuid``, ``page_url``, ``source``, ``crawl_file`` and `
 import json
 from pathlib import Path
 
+from metacurate.engine import Engine, LocalEngine
 from metacurate.pipeline import rundir
 from metacurate.pipeline.rundir import EXTRACT_SUMMARY as SUMMARY
 from metacurate.pipeline.rundir import STAGING
@@ -19,7 +20,7 @@ def run_extract(
     inputs: list[str],
     out_dir: Path,
     text_column: str = "text",
-    workers: int = 1,
+    engine: Engine | None = None,
     overwrite: bool = False,
     lang: str | None = None,
     dedup: bool = True,
@@ -33,7 +34,9 @@ def run_extract(
             return json.loads((out_dir / SUMMARY).read_text("utf-8"))
         worker = ShardWorker(text_column, out_dir / STAGING, languages, matcher=None, dedup=dedup)
         summary = {
-            **run_stage(worker, shards, workers, out_dir, "extract", inputs).summary,
+            **run_stage(
+                worker, shards, engine or LocalEngine(), out_dir, "extract", inputs
+            ).summary,
             "out": str(out_dir),
         }
         finish(out_dir / SUMMARY, summary, config)

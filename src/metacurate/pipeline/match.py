@@ -9,6 +9,7 @@ parts until then (see ``pipeline/shards.py``).
 import json
 from pathlib import Path
 
+from metacurate.engine import Engine, LocalEngine
 from metacurate.match.matcher import Matcher
 from metacurate.metadata import Metadata
 from metacurate.pipeline import rundir
@@ -24,13 +25,14 @@ def run_match(
     out_dir: Path,
     metadata: Metadata,
     text_column: str = "text",
-    workers: int = 1,
+    engine: Engine | None = None,
     overwrite: bool = False,
     shard_rows: int | None = None,
     lang: str | None = None,
     dedup: bool = True,
 ) -> dict:
     """Match ``inputs`` into ``out_dir`` (resuming completed shards); return the summary.
+    ``engine``: where shards are matched (default: this process).
 
     ``lang``: None (web archives: English, tables: no language id), "all" or codes "en,de".
     """
@@ -43,15 +45,15 @@ def run_match(
         worker = ShardWorker(
             text_column, out_dir / STAGING, languages, Matcher(metadata.entries), dedup
         )
-        return _match(worker, shards, workers, out_dir, metadata, inputs, config)
+        return _match(worker, shards, engine or LocalEngine(), out_dir, metadata, inputs, config)
 
 
-def _match(worker, shards, workers, out_dir, metadata, inputs, config) -> dict:
+def _match(worker, shards, engine, out_dir, metadata, inputs, config) -> dict:
     """Stage and publish the parts, then write the entry counts and the summary."""
     if not (out_dir / METADATA).exists():
         write_json(out_dir / METADATA, metadata.to_json(), indent=None)
     matcher = worker.matcher
-    run = run_stage(worker, shards, workers, out_dir / MATCHED, "match", inputs)
+    run = run_stage(worker, shards, engine, out_dir / MATCHED, "match", inputs)
     counts = run.counts
     write_npy(out_dir / COUNTS, counts)
     unmatchable = matcher.unmatchable
@@ -64,7 +66,7 @@ def _match(worker, shards, workers, out_dir, metadata, inputs, config) -> dict:
         },
         "unmatchable_entries": len(unmatchable),
         "unmatchable_examples": [metadata.entries[i] for i in list(unmatchable)[:10]],
-        "rows_unmatched": sum(s["rows_read"] - s["rows_matched"] for s in run.stats),
+        "rows_unmatched": run.totals.rows["read"] - run.totals.rows["matched"],
         "matches_total": int(counts.sum()),
         "entries_matched": int((counts > 0).sum()),
         "entries_unmatched": int((counts == 0).sum()),

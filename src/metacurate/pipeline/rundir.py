@@ -15,6 +15,7 @@ from pathlib import Path
 
 from metacurate.datacard import JSON_NAME, MARKDOWN_NAME, PLOT_NAME
 from metacurate.errors import OutputConflict
+from metacurate.pipeline import dedup
 from metacurate.writers.atomic import TMP_MARK, make_folder, write_json
 from metacurate.writers.lock import LOCK, lock
 
@@ -51,13 +52,23 @@ class Layout:
     dependents: tuple[str, "Layout"] | None = None
 
 
+def part_name(index: int, count: int) -> str:
+    """``part-00003``: wide enough for ``count`` parts, so that names sort in input order."""
+    return f"part-{index:0{max(5, len(str(count - 1)))}d}"
+
+
 def _parts(folder: str, count: int, suffixes: Iterable[str]) -> list[str]:
     prefix = f"{folder}/" if folder else ""
-    return [f"{prefix}part-{i:05d}{suffix}" for i in range(count) for suffix in suffixes]
+    return [f"{prefix}{part_name(i, count)}{suffix}" for i in range(count) for suffix in suffixes]
 
 
 def _staged(config: dict) -> list[str]:
-    return _parts(STAGING, len(config["shards"]), (".parquet", ".ids.npy", ".json"))
+    shards = len(config["shards"])
+    buckets = dedup.bucket_count(shards)
+    return [
+        *_parts(STAGING, shards, (".parquet", ".ids.npy", ".json")),
+        *(f"{STAGING}/{name(b)}" for b in range(buckets) for name in dedup.BUCKET_FILES),
+    ]
 
 
 BALANCE = Layout(

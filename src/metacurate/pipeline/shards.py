@@ -1,17 +1,21 @@
 """What ``match`` and ``extract`` share: shards -> filtered parts, then cross-part de-duplication.
 
-Workers read a shard, keep its matched rows (``match``) or all rows (``extract``), label and
-filter languages, and write ``staging/part-NNNNN.parquet`` with the pair ids of its rows
-(``.ids.npy``) and its statistics (``.json``, written last: it marks the shard done). Then one
-pass in input order drops every pair already seen in an earlier row and publishes the final
-parts: the kept pair of a duplicate is always its first occurrence in input order, whatever
-the number of workers. A killed run resumes: finished shards are not read again, and the
-de-duplication pass (cheap: it reads only pair ids) is redone from the start.
+The stage runner (``run_stage``, in the driver) owns the plan: it skips what an earlier run
+finished, maps workers over the rest on the engine, writes every marker, and adds up the
+results as they arrive. Three steps, each resumable on its own:
+
+1. stage: a ``ShardWorker`` reads a shard, keeps its matched rows (``match``) or all rows
+   (``extract``), labels and filters languages, and writes ``staging/part-N.parquet`` and the
+   pair ids of its rows (``.ids.npy``); its marker is ``staging/part-N.json``.
+2. de-duplicate: one ``BucketReducer`` per range of pair ids finds every later occurrence of a
+   pair across all shards (``pipeline/dedup.py``): the kept pair of a duplicate is always its
+   first occurrence in input order, whatever the engine or the number of workers.
+3. publish: a ``Publisher`` drops a shard's later occurrences, writes the final part and counts
+   its entries over those distinct rows; its marker is the final ``part-N.json``.
 """
 
 import json
 import os
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,17 +27,16 @@ import pyarrow.parquet as pq
 
 from metacurate import __version__
 from metacurate.counting import ENTRY_IDS, count_ids, count_part
-from metacurate.engine import LocalEngine
-from metacurate.filters.dedup import SeenPairs, pair_ids
+from metacurate.engine import Engine, describe
+from metacurate.filters.dedup import pair_ids
 from metacurate.filters.language import LanguageFilter
 from metacurate.match.matcher import Matcher
-from metacurate.pipeline import rundir
-from metacurate.progress import stage_progress
-from metacurate.readers import Rejects, Shard, read_shard
+from metacurate.pipeline import dedup, rundir
+from metacurate.pipeline.runner import run_step
+from metacurate.pipeline.stats import PartStats, Totals
+from metacurate.readers import Shard, read_shard
 from metacurate.readers.base import WEB_ARCHIVES
 from metacurate.writers.atomic import write_json, write_npy, write_parquet
-
-MAX_EXAMPLES = 20
 
 
 def _empty_texts(texts: pa.ChunkedArray) -> int:
@@ -82,8 +85,7 @@ class ShardWorker:
     dedup: bool = True
 
     def setup(self) -> None:
-        """Load the compiled kernels and the language model (the engine calls this once per
-        process; forked workers inherit it)."""
+        """Load the compiled kernels and the language model, once in each worker process."""
         if self.matcher is not None:
             self.matcher.match_texts(["load the compiled kernel once, before workers start"])
         for languages in (self.languages.tables, self.languages.archives):
@@ -97,161 +99,170 @@ class ShardWorker:
         table = table.append_column(ENTRY_IDS, found.to_arrow())
         return table.filter(found.counts_per_text() > 0)
 
-    def __call__(self, shard: Shard) -> tuple[dict, np.ndarray | None]:
-        """The shard's statistics and, when matching, its entry counts."""
-        rejects = Rejects()
+    def __call__(self, shard: Shard) -> PartStats:
         languages = self.languages.for_shard(shard)
+        steps = ("read", "empty_text", *(("matched",) if self.matcher else ()), "other_language")
+        stats = PartStats(
+            shard.name,
+            shard.path,
+            list(shard.row_groups) if shard.row_groups is not None else None,
+            languages.describe() if languages else None,
+        )
+        stats.rows.update(dict.fromkeys(steps, 0))
         kept: list[pa.Table] = []
-        rows = Counter()
-        for table in read_shard(shard, self.text_column, rejects):
-            rows["read"] += len(table)
-            rows["empty_text"] += _empty_texts(table[self.text_column])
+        for table in read_shard(shard, self.text_column, stats.rejects):
+            stats.rows["read"] += len(table)
+            stats.rows["empty_text"] += _empty_texts(table[self.text_column])
             if self.matcher is not None:
                 table = self._match(table)
-                rows["matched"] += len(table)
+                stats.rows["matched"] += len(table)
             if languages is not None and len(table):
                 before = len(table)
                 table = languages.apply(table, self.text_column)
-                rows["other_language"] += before - len(table)
+                stats.rows["other_language"] += before - len(table)
             kept.append(table)
-        part = self._write(shard, kept)
-        # Counted over the staged rows, as a resumed shard's are from its part: rows of another
-        # language are not in the pool.
-        counts = None
+        stats.rows["staged"] = sum(len(t) for t in kept)
         if self.matcher is not None:
-            counts = np.zeros(self.matcher.n_entries, np.uint64)
-            for table in kept:
-                counts += count_ids(table[ENTRY_IDS], len(counts))
-        stats = {
-            "shard": shard.name,
-            "path": shard.path,
-            "row_groups": list(shard.row_groups) if shard.row_groups is not None else None,
-            **{f"rows_{k}": rows[k] for k in self._row_counts()},
-            "rows_staged": sum(len(t) for t in kept),
-            "languages": languages.describe() if languages else None,
-            "matches": int(counts.sum()) if counts is not None else None,
-            "seen": dict(rejects.seen),
-            "rejected": dict(rejects.by_reason),
-            "reject_examples": rejects.examples,
-            "parquet": part,
-        }
-        write_json(self.staging_dir / f"{shard.name}.json", stats)
-        return stats, counts
-
-    def _row_counts(self) -> tuple[str, ...]:
-        matched = ("matched",) if self.matcher is not None else ()
-        return ("read", "empty_text", *matched, "other_language")
+            stats.matches = sum(
+                int(pc.sum(pc.list_value_length(t[ENTRY_IDS])).as_py() or 0) for t in kept
+            )
+        stats.parquet = self._write(shard, kept)
+        return stats
 
     def _write(self, shard: Shard, kept: list[pa.Table]) -> str | None:
         if not any(len(t) for t in kept):
             return None
         # promote: JSON Lines batches may infer different types for the same column.
         table = pa.concat_tables(kept, promote_options="permissive")
-        ids = pair_ids(table, self.text_column) if self.dedup else None
-        if ids is not None:
-            write_npy(self.staging_dir / f"{shard.name}.ids.npy", ids)
+        if self.dedup:
+            ids = dedup.sorted_ids(pair_ids(table, self.text_column))
+            write_npy(self.staging_dir / dedup.ids_name(shard.name), ids)
         part = f"{shard.name}.parquet"
         write_parquet(self.staging_dir / part, table, self.text_column)
         return part
 
 
-def _staged_stats(staging: Path, shard: Shard) -> dict:
-    return json.loads((staging / f"{shard.name}.json").read_text("utf-8"))
+@dataclass(frozen=True)
+class Publisher:
+    """Picklable per-shard worker: the staged part less its later occurrences -> the final part,
+    with the entry counts of the rows it keeps."""
+
+    staging_dir: Path
+    final_dir: Path
+    text_column: str
+    n_entries: int | None  # None: not matching, nothing to count
+    buckets: int  # 0: no de-duplication
+
+    def __call__(self, shard: Shard) -> tuple[PartStats, np.ndarray | None]:
+        stats = PartStats.from_json(_read_json(self.staging_dir / rundir.part_marker(shard.name)))
+        dups = (
+            dedup.duplicate_rows(self.staging_dir, shard.index, self.buckets)
+            if self.buckets and stats.parquet
+            else np.empty(0, np.int64)
+        )
+        stats.rows["duplicate"] = len(dups)
+        stats.rows["written"] = stats.rows["staged"] - len(dups)
+        if stats.parquet is None:
+            return stats, self._count(None)
+        staged, final = self.staging_dir / stats.parquet, self.final_dir / stats.parquet
+        if len(dups):
+            table = pq.read_table(staged)  # kept until the stage completes: a re-run reads it
+            keep = np.ones(len(table), np.bool_)
+            keep[dups] = False
+            table = table.filter(pa.array(keep))
+            stats.parquet = final.name if len(table) else None
+            if stats.parquet:
+                write_parquet(final, table, self.text_column)
+            return stats, self._count(table)
+        if staged.exists():  # else a killed run moved it already
+            os.replace(staged, final)  # nothing to drop: move, no copy
+        return stats, self._count(final)
+
+    def _count(self, rows: pa.Table | Path | None) -> np.ndarray | None:
+        if self.n_entries is None:
+            return None
+        if rows is None:
+            return np.zeros(self.n_entries, np.uint64)
+        if isinstance(rows, Path):
+            return count_part(rows, self.n_entries)
+        return count_ids(rows[ENTRY_IDS], self.n_entries)
 
 
-def stage_shards(
-    worker: ShardWorker, shards: list[Shard], workers: int, final_dir: Path, description: str
-) -> tuple[np.ndarray | None, int]:
-    """Run ``worker`` over the shards not yet staged. Returns the summed entry counts of all
-    staged rows (before de-duplication; None when not matching) and how many were resumed."""
+def _read_json(path: Path) -> dict:
+    return json.loads(path.read_text("utf-8"))
+
+
+def _stage(worker: ShardWorker, shards: list[Shard], engine: Engine, description: str) -> int:
+    """Step 1; returns how many shards an earlier run staged."""
     staging = worker.staging_dir
     staging.mkdir(parents=True, exist_ok=True)
-    done = {s.name for s in shards if (staging / f"{s.name}.json").exists()}
-    todo = [s for s in shards if s.name not in done]
-    counts = None
-    if worker.matcher is not None:
-        counts = np.zeros(worker.matcher.n_entries, dtype=np.uint64)
-        for shard in shards:  # shards staged by an earlier run are counted from their files
-            if shard.name in done:
-                counts += _count_resumed(staging, final_dir, shard, len(counts))
     # Web archives and text files are one shard per file with unknown rows: show bytes.
     by_rows = all(s.rows is not None for s in shards)
     size: Callable[[Shard], float] = (
         (lambda s: s.rows) if by_rows else (lambda s: os.path.getsize(s.path) / 1e6)
     )
-    with stage_progress(description, sum(map(size, shards)), "rows" if by_rows else "MB") as step:
-        step(sum(size(s) for s in shards if s.name in done))
 
-        def finished(shard: Shard, result: tuple[dict, np.ndarray | None]) -> None:
-            if counts is not None:
-                np.add(counts, result[1], out=counts)
-            step(size(shard))
+    def staged(shard: Shard, stats: PartStats) -> None:
+        write_json(staging / rundir.part_marker(shard.name), stats.to_json())
 
-        LocalEngine(workers).map(worker, todo, finished)
-    return counts, len(done)
-
-
-def _count_resumed(staging: Path, final_dir: Path, shard: Shard, n_entries: int) -> np.ndarray:
-    """A resumed shard's counts before de-duplication: its staging part while it exists,
-    else the final part it was moved to unchanged."""
-    part = _staged_stats(staging, shard)["parquet"]
-    if part is None:
-        return np.zeros(n_entries, dtype=np.uint64)
-    staged = staging / part
-    return count_part(staged if staged.exists() else final_dir / part, n_entries)
+    skipped = run_step(
+        engine,
+        worker,
+        shards,
+        lambda s: (staging / rundir.part_marker(s.name)).exists(),
+        staged,
+        description,
+        size,
+        "rows" if by_rows else "MB",
+    )
+    return len(skipped)
 
 
-def publish_parts(
-    shards: list[Shard],
-    staging: Path,
-    final_dir: Path,
-    text_column: str,
-    counts: np.ndarray | None,
-) -> tuple[list[dict], dict]:
-    """De-duplicate staged parts in input order into ``final_dir``; subtract the dropped rows'
-    matches from ``counts`` in place. Returns the final statistics and the de-dup report."""
+def _deduplicate(staging: Path, shards: list[Shard], engine: Engine) -> dict:
+    """Step 2; returns the de-duplication report."""
+    parts = tuple(s.name if (staging / dedup.ids_name(s.name)).exists() else None for s in shards)
+    buckets = dedup.bucket_count(len(shards))
+    report = {"pairs_distinct": 0, "buckets": buckets, "largest_id_set_bytes": 0}
+
+    def add(result: dict) -> None:
+        report["pairs_distinct"] += result["distinct"]
+        largest = max(report["largest_id_set_bytes"], result["id_set_bytes"])
+        report["largest_id_set_bytes"] = largest
+
+    def reduced(bucket: int, result: dedup.BucketResult) -> None:
+        write_json(staging / dedup.bucket_marker(bucket), result.to_json())
+        add(result.to_json())
+
+    reducer = dedup.BucketReducer(staging, parts, buckets)
+    done = lambda b: (staging / dedup.bucket_marker(b)).exists()  # noqa: E731
+    tasks = list(range(buckets))
+    for bucket in run_step(engine, reducer, tasks, done, reduced, "de-duplicate", unit="buckets"):
+        add(_read_json(staging / dedup.bucket_marker(bucket)))
+    return report
+
+
+def _publish(
+    publisher: Publisher, shards: list[Shard], engine: Engine, totals: Totals
+) -> np.ndarray | None:
+    """Step 3; adds each part's statistics to ``totals``, returns the summed entry counts."""
+    final_dir = publisher.final_dir
     final_dir.mkdir(parents=True, exist_ok=True)
-    seen = SeenPairs()
-    stats = []
-    for shard in shards:
-        s = _staged_stats(staging, shard)
-        final_json = final_dir / f"{shard.name}.json"
-        ids_path = staging / f"{shard.name}.ids.npy"
-        fresh = seen.first_seen(np.load(ids_path)) if ids_path.exists() else None
-        duplicates = 0 if fresh is None else int(len(fresh) - fresh.sum())
-        staged = staging / s["parquet"] if s["parquet"] else None
-        published = final_json.exists()  # by an interrupted run
-        table = None
-        if duplicates and staged.exists() and (counts is not None or not published):
-            table = pq.read_table(staged)
-            if counts is not None:  # counts hold the staged rows: take the dropped ones out
-                counts -= count_ids(table[ENTRY_IDS].filter(pa.array(~fresh)), len(counts))
-        if published:
-            stats.append(json.loads(final_json.read_text("utf-8")))
-            continue
-        s["parquet"] = _publish(staged, table, final_dir, text_column, fresh)
-        s["rows_duplicate"] = duplicates
-        s["rows_written"] = s["rows_staged"] - duplicates
-        write_json(final_json, s)
-        stats.append(s)
-    report = {"pairs_distinct": seen.size, "id_set_bytes": seen.nbytes}
-    return stats, report
+    counts = None if publisher.n_entries is None else np.zeros(publisher.n_entries, np.uint64)
 
+    def published(shard: Shard, result: tuple[PartStats, np.ndarray | None]) -> None:
+        stats, part_counts = result
+        write_json(final_dir / rundir.part_marker(shard.name), stats.to_json())
+        totals.add(shard.index, stats)
+        if counts is not None:
+            np.add(counts, part_counts, out=counts)
 
-def _publish(staged, table, final_dir, text_column, fresh) -> str | None:
-    """Write the part's first occurrences (``table``: its staged rows, None if all are)."""
-    if staged is None:
-        return None
-    final = final_dir / staged.name
-    if table is None:
-        if staged.exists():  # else an interrupted run moved it already
-            os.replace(staged, final)  # nothing to drop: move, no copy
-        return final.name
-    table = table.filter(pa.array(fresh))
-    if not len(table):
-        return None
-    write_parquet(final, table, text_column)
-    return final.name
+    done = lambda s: (final_dir / rundir.part_marker(s.name)).exists()  # noqa: E731
+    for shard in run_step(engine, publisher, shards, done, published, "publish"):
+        stats = PartStats.from_json(_read_json(final_dir / rundir.part_marker(shard.name)))
+        totals.add(shard.index, stats)
+        if counts is not None and stats.parquet:
+            counts += count_part(final_dir / stats.parquet, len(counts))
+    return counts
 
 
 def stage_config(
@@ -284,7 +295,7 @@ def _identity(path: str) -> dict:
 
 @dataclass(frozen=True)
 class StageResult:
-    stats: list[dict]  # the final per-part statistics
+    totals: Totals  # the sum of the final parts' statistics
     counts: np.ndarray | None  # entry counts over the distinct pairs, when matching
     summary: dict  # what match and extract both report
 
@@ -292,49 +303,35 @@ class StageResult:
 def run_stage(
     worker: ShardWorker,
     shards: list[Shard],
-    workers: int,
+    engine: Engine,
     final_dir: Path,
     description: str,
     inputs: list[str],
 ) -> StageResult:
-    """Stage every shard, then publish the de-duplicated parts into ``final_dir``."""
-    counts, resumed = stage_shards(worker, shards, workers, final_dir, description)
-    stats, report = publish_parts(shards, worker.staging_dir, final_dir, worker.text_column, counts)
+    """Stage every shard, find the later occurrences of pairs, publish the parts into
+    ``final_dir``."""
+    staging = worker.staging_dir
+    resumed = _stage(worker, shards, engine, description)
+    report = _deduplicate(staging, shards, engine) if worker.dedup else None
+    n_entries = worker.matcher.n_entries if worker.matcher is not None else None
+    buckets = report["buckets"] if report else 0
+    publisher = Publisher(staging, final_dir, worker.text_column, n_entries, buckets)
+    totals = Totals()
+    counts = _publish(publisher, shards, engine, totals)
     summary = {
         "inputs": inputs,
         "text_column": worker.text_column,
         "languages": worker.languages.describe(),
-        "dedup": report if worker.dedup else None,
-        "workers": workers,
+        "dedup": report,
+        "engine": describe(engine),
         "shards": len(shards),
         "shards_resumed": resumed,
-        **summarise(stats),
+        **totals.to_json(),
     }
-    return StageResult(stats, counts, summary)
+    return StageResult(totals, counts, summary)
 
 
 def finish(summary_path: Path, summary: dict, config: dict) -> None:
     """Write the summary (it marks the stage complete), then drop the staged parts."""
     write_json(summary_path, summary)
     rundir.remove(summary_path.parent, rundir.staged_files(summary_path.parent, config))
-
-
-def summarise(stats: list[dict]) -> dict:
-    """Run totals over the final per-part statistics."""
-    rejected: Counter = Counter()
-    seen: Counter = Counter()
-    examples: list[str] = []
-    for s in stats:
-        rejected.update(s["rejected"])
-        seen.update(s["seen"])
-        examples.extend(s["reject_examples"])
-    total = (
-        {k: sum(s[k] for s in stats) for k in stats[0] if k.startswith("rows_")} if stats else {}
-    )
-    return {
-        **total,
-        "seen": dict(sorted(seen.items())),
-        "rejected": dict(sorted(rejected.items())),
-        "reject_examples": examples[:MAX_EXAMPLES],
-        "parts": [s["parquet"] for s in stats if s["parquet"]],
-    }
