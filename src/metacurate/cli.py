@@ -31,6 +31,7 @@ from metacurate.pipeline.export import FORMATS, run_export
 from metacurate.pipeline.extract import run_extract
 from metacurate.pipeline.match import COUNTS, METADATA, run_match
 from metacurate.progress import console
+from metacurate.readers.sources import COMMONCRAWL, expand_inputs
 
 app = typer.Typer(
     add_completion=False,
@@ -93,6 +94,13 @@ Inputs = Annotated[
     typer.Argument(
         help="Parquet, JSON Lines (.gz), CSV/TSV, WARC (.warc.gz), CommonCrawl WAT (.warc.wat.gz)"
         " or WebDataset (.tar) files."
+    ),
+]
+PathsBase = Annotated[
+    str,
+    typer.Option(
+        "--paths-base",
+        help="Base URL joined to the relative lines of a .paths listing (default: CommonCrawl's).",
     ),
 ]
 Lang = Annotated[
@@ -235,8 +243,11 @@ def match(
     engine: EngineOpt = "local",
     ray_address: RayAddress = None,
     overwrite: Overwrite = False,
+    paths_base: PathsBase = COMMONCRAWL,
 ) -> None:
     """Stages 1+2: match texts against the metadata and count matches per entry."""
+    with _user_errors():
+        inputs = expand_inputs(inputs, paths_base)
     with _user_errors(), _engine(engine, workers, ray_address) as runner:
         summary = run_match(
             inputs,
@@ -262,9 +273,12 @@ def extract(
     engine: EngineOpt = "local",
     ray_address: RayAddress = None,
     overwrite: Overwrite = False,
+    paths_base: PathsBase = COMMONCRAWL,
 ) -> None:
     """Parse only: one Parquet row per distinct (image, text) with url, uuid, page_url, source,
     lang and crawl_file."""
+    with _user_errors():
+        inputs = expand_inputs(inputs, paths_base)
     with _user_errors(), _engine(engine, workers, ray_address) as runner:
         summary = run_extract(inputs, out, text_column, runner, overwrite, lang, dedup)
         _print_extract(summary)
@@ -315,8 +329,11 @@ def curate(
     engine: EngineOpt = "local",
     ray_address: RayAddress = None,
     overwrite: Overwrite = False,
+    paths_base: PathsBase = COMMONCRAWL,
 ) -> None:
     """match then balance, in one command (default t: 20,000, the paper's for a 1.6B pool)."""
+    with _user_errors():
+        inputs = expand_inputs(inputs, paths_base)
     if t is None and tail_fraction is None:
         t = PAPER_T
     _curate(

@@ -5,6 +5,20 @@ class InputError(Exception):
     """Bad or missing input: the message names the file (and line or column) at fault."""
 
 
+class RemoteReadError(InputError):
+    """A remote input (object store or HTTP) kept failing at one offset after the retries were
+    spent. Readers count it as a rejected input and keep what they read before it, so one flaky
+    file among thousands never ends a run; raised where nothing was read yet (planning), it is a
+    plain one-line input error."""
+
+    def __init__(self, url: str, offset: int, detail: str) -> None:
+        super().__init__(url, offset, detail)  # all three in args: the error pickles to the driver
+        self.url, self.offset, self.detail = url, offset, detail
+
+    def __str__(self) -> str:
+        return f"{self.url}:{self.offset}: read failed ({self.detail})"
+
+
 class OutputConflict(Exception):
     """The output folder holds a different run; the message says how to proceed."""
 

@@ -8,9 +8,9 @@ first occurrence of each id (``SeenPairs``, so exactly the pairs a single pass o
 would keep); it writes the ``[shard, row]`` of every later occurrence (``dups-B.npy``, sorted by
 shard). Publishing shard ``s`` then drops the rows the buckets list for ``s``.
 
-Memory per reducer is the bucket's share of the ids: about 24 bytes per row read and 32-64 bytes
-per distinct pair kept, divided by the number of buckets. Rows without an image id are never
-duplicates and are left out of the id files.
+A reducer holds the set of its bucket's distinct ids (32-64 bytes each), so the number of
+buckets follows the number of ids: about ``IDS_PER_BUCKET`` each, at most 512 MB per reducer.
+Rows without an image id are never duplicates and are left out of the id files.
 """
 
 from dataclasses import asdict, dataclass
@@ -21,14 +21,25 @@ import numpy as np
 from metacurate.filters.dedup import SeenPairs
 from metacurate.writers.atomic import write_npy
 
-# Buckets grow with the run: a reducer takes the ids of about this many shards (a Parquet shard
-# holds at most 100,000 rows: 6.4M ids, about 150 MB per reducer).
-SHARDS_PER_BUCKET = 64
+IDS_PER_BUCKET = 8_000_000
 _ID_SPACE = 1 << 64
 
 
-def bucket_count(shards: int) -> int:
-    return max(1, -(-shards // SHARDS_PER_BUCKET))
+def bucket_count(ids: int, shards: int) -> int:
+    """Buckets for ``ids`` pair ids in all: about ``IDS_PER_BUCKET`` each, and never more than
+    there are shards (the run folder's layout lists one pair of files per shard at most)."""
+    return min(max(1, -(-ids // IDS_PER_BUCKET)), max(shards, 1))
+
+
+def ids_in(path: Path) -> int:
+    """How many ids an id file holds, from its header alone."""
+    with open(path, "rb") as f:
+        major, _ = np.lib.format.read_magic(f)
+        read_header = {1: np.lib.format.read_array_header_1_0}.get(
+            major, np.lib.format.read_array_header_2_0
+        )
+        shape, _, _ = read_header(f)
+    return shape[0]
 
 
 def ids_name(part: str) -> str:

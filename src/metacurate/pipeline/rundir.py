@@ -16,6 +16,7 @@ from pathlib import Path
 from metacurate.datacard import JSON_NAME, MARKDOWN_NAME, PLOT_NAME
 from metacurate.errors import OutputConflict
 from metacurate.pipeline import dedup
+from metacurate.readers.sources import is_remote
 from metacurate.writers.atomic import TMP_MARK, make_folder, write_json
 from metacurate.writers.lock import LOCK, lock
 
@@ -64,7 +65,7 @@ def _parts(folder: str, count: int, suffixes: Iterable[str]) -> list[str]:
 
 def _staged(config: dict) -> list[str]:
     shards = len(config["shards"])
-    buckets = dedup.bucket_count(shards)
+    buckets = dedup.bucket_count(shards * dedup.IDS_PER_BUCKET, shards)  # the most there can be
     return [
         *_parts(STAGING, shards, (".parquet", ".ids.npy", ".json")),
         *(f"{STAGING}/{name(b)}" for b in range(buckets) for name in dedup.BUCKET_FILES),
@@ -113,7 +114,9 @@ def open_run(
     """
     make_folder(folder)
     # An input is known by its real path and, where it is a link, by the link's own real path.
-    protected = {real for path in inputs for real in (_real(path), *_real_all([Path(path)]))}
+    # Remote inputs (URLs) are left out: they cannot be files of a local output folder.
+    local = [path for path in inputs if not is_remote(path)]
+    protected = {real for path in local for real in (_real(path), *_real_all([Path(path)]))}
     with lock(folder):
         yield _prepare(folder, layout, config, protected, overwrite)
 

@@ -36,6 +36,7 @@ from metacurate.pipeline.runner import run_step
 from metacurate.pipeline.stats import PartStats, Totals
 from metacurate.readers import Shard, read_shard
 from metacurate.readers.base import WEB_ARCHIVES
+from metacurate.readers.sources import input_identity, input_size, resolved_path
 from metacurate.writers.atomic import write_json, write_npy, write_parquet
 
 
@@ -199,7 +200,7 @@ def _stage(worker: ShardWorker, shards: list[Shard], engine: Engine, description
     # Web archives and text files are one shard per file with unknown rows: show bytes.
     by_rows = all(s.rows is not None for s in shards)
     size: Callable[[Shard], float] = (
-        (lambda s: s.rows) if by_rows else (lambda s: os.path.getsize(s.path) / 1e6)
+        (lambda s: s.rows) if by_rows else (lambda s: input_size(s.path) / 1e6)
     )
 
     def staged(shard: Shard, stats: PartStats) -> None:
@@ -220,8 +221,10 @@ def _stage(worker: ShardWorker, shards: list[Shard], engine: Engine, description
 
 def _deduplicate(staging: Path, shards: list[Shard], engine: Engine) -> dict:
     """Step 2; returns the de-duplication report."""
-    parts = tuple(s.name if (staging / dedup.ids_name(s.name)).exists() else None for s in shards)
-    buckets = dedup.bucket_count(len(shards))
+    with_ids = [(staging / dedup.ids_name(s.name)).exists() for s in shards]
+    parts = tuple(s.name if has else None for s, has in zip(shards, with_ids, strict=True))
+    ids = sum(dedup.ids_in(staging / dedup.ids_name(part)) for part in parts if part)
+    buckets = dedup.bucket_count(ids, len(shards))
     report = {"pairs_distinct": 0, "buckets": buckets, "largest_id_set_bytes": 0}
 
     def add(result: dict) -> None:
@@ -283,14 +286,13 @@ def stage_config(
         **({"metadata_sha256": metadata_sha256} if metadata_sha256 else {}),
         "languages": languages.describe(),
         "dedup": dedup,
-        "shards": [[os.path.realpath(s.path), s.row_groups] for s in shards],
+        "shards": [[resolved_path(s.path), s.row_groups] for s in shards],
     }
     return json.loads(json.dumps(config))  # tuples -> lists, as read back from disk
 
 
 def _identity(path: str) -> dict:
-    stat = os.stat(path)
-    return {"path": os.path.realpath(path), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    return input_identity(path)
 
 
 @dataclass(frozen=True)

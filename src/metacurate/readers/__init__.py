@@ -1,19 +1,23 @@
 """Readers turn input files into Arrow tables, one shard at a time.
 
 A new input format is one new module with ``read(shard, text_column, rejects)`` registered in
-``READERS`` and its file suffixes in ``SUFFIXES``.
+``READERS`` and its file suffixes in ``SUFFIXES``; it opens its file with
+``sources.open_input``, so it reads local files, object stores and HTTP(S) alike.
 """
 
 import itertools
 import os
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import pyarrow as pa
 
-from metacurate.errors import InputError
+from metacurate.errors import InputError, RemoteReadError
 from metacurate.readers import csv, jsonl, parquet, warc, wat, webdataset
-from metacurate.readers.base import Rejects, Shard
+from metacurate.readers.base import Rejects, Shard, read_failed
+from metacurate.readers.sources import file_name, is_remote, require_file
 
 SUFFIXES = {
     ".parquet": "parquet",
@@ -44,6 +48,9 @@ READERS: dict[str, Callable[[Shard, str, Rejects], Iterator[pa.Table]]] = {
     "wat": wat.read,
 }
 SHARD_ROWS = 100_000
+# Remote inputs are looked up (and Parquet footers read) this many at a time: a CommonCrawl
+# snapshot lists 90,000 files, one round trip each.
+PLAN_THREADS = 16
 
 
 def _suffix(name: str) -> str | None:
@@ -53,7 +60,7 @@ def _suffix(name: str) -> str | None:
 
 
 def detect_format(path: str) -> str:
-    suffix = _suffix(Path(path).name)
+    suffix = _suffix(file_name(path))
     if suffix is None:
         raise InputError(f"{path}: unknown input format (supported: {', '.join(sorted(SUFFIXES))})")
     return SUFFIXES[suffix]
@@ -68,26 +75,50 @@ def _files_of(folder: str) -> str:
 
 
 def plan_shards(paths: list[str], shard_rows: int = SHARD_ROWS) -> list[Shard]:
-    """Split the inputs into shards; Parquet by row groups, other formats one shard per file."""
+    """Split the inputs into shards; Parquet by row groups, other formats one shard per file.
+    The first input at fault (in input order) is the error."""
+    plan_one = partial(_plan_file, shard_rows=shard_rows)
+    if any(map(is_remote, paths)):
+        pool = ThreadPoolExecutor(PLAN_THREADS)
+        try:
+            plans = list(pool.map(plan_one, paths))
+        finally:
+            pool.shutdown(cancel_futures=True)
+    else:
+        plans = list(map(plan_one, paths))
     shards: list[Shard] = []
-    for path in paths:
-        if Path(path).is_dir():
-            raise InputError(
-                f"{path}: is a folder, not a file; give its files (for example {_files_of(path)})"
-            )
-        if not Path(path).is_file():
-            raise InputError(f"{path}: file not found")
-        fmt = detect_format(path)
-        if fmt == "parquet":
-            for row_groups, rows in parquet.plan(path, shard_rows):
-                shards.append(Shard(len(shards), path, fmt, row_groups, rows))
-        else:
+    for path, (fmt, row_groups) in zip(paths, plans, strict=True):
+        if row_groups is None:
             shards.append(Shard(len(shards), path, fmt))
+        for groups, rows in row_groups or ():
+            shards.append(Shard(len(shards), path, fmt, groups, rows))
     return shards
 
 
+def _plan_file(path: str, shard_rows: int) -> tuple[str, list | None]:
+    """(format, Parquet's row-group ranges or None) of one input, once it is known to be a
+    readable file."""
+    if is_remote(path):
+        require_file(path)
+    elif Path(path).is_dir():
+        raise InputError(
+            f"{path}: is a folder, not a file; give its files (for example {_files_of(path)})"
+        )
+    elif not Path(path).is_file():
+        raise InputError(f"{path}: file not found")
+    fmt = detect_format(path)
+    return fmt, (parquet.plan(path, shard_rows) if fmt == "parquet" else None)
+
+
 def read_shard(shard: Shard, text_column: str, rejects: Rejects) -> Iterator[pa.Table]:
-    return READERS[shard.format](shard, text_column, rejects)
+    """The shard's rows, batch by batch. A remote input that keeps failing (the retries spent)
+    ends its shard with a counted reject, ``input_read_failed``: the rows read before it are
+    kept and the run goes on. Readers that hold rows back in a batch catch it themselves, where
+    they end on a truncated file, so those rows are kept too."""
+    try:
+        yield from READERS[shard.format](shard, text_column, rejects)
+    except RemoteReadError as err:
+        read_failed(rejects, err)
 
 
 __all__ = ["Rejects", "Shard", "detect_format", "plan_shards", "read_shard"]

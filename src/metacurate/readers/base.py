@@ -4,12 +4,16 @@ import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 
+from metacurate.errors import RemoteReadError
+
 BATCH_ROWS = 65_536
 UUID_HEX = 24
 REPLACEMENT = "\ufffd"
 # Formats whose rows are extracted from crawled pages (they get language id by default).
 WEB_ARCHIVES = frozenset({"warc", "wat"})
 MAX_EXAMPLES = 5
+# A remote input that kept failing mid-read: counted once, at the URL and offset it stopped.
+READ_FAILED = "input_read_failed"
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,12 @@ class Rejects:
         self.by_reason.update(stats["rejected"])
         room = MAX_EXAMPLES - len(self.examples)
         self.examples.extend(stats["reject_examples"][: max(room, 0)])
+
+
+def read_failed(rejects: Rejects, err: RemoteReadError) -> None:
+    """Count a remote input that stopped being readable: the rows read before it are kept, and
+    the run goes on (as for a truncated gzip), with the URL and offset in the example."""
+    rejects.add(READ_FAILED, f"{err.url}:{err.offset}", err.detail)
 
 
 def image_uuid(url: str) -> str:

@@ -14,17 +14,17 @@ the row Arrow rejected, else ``?``.
 """
 
 import csv
-import os
+import io
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from metacurate.errors import InputError
 from metacurate.readers.base import MAX_EXAMPLES, Rejects, Shard
+from metacurate.readers.sources import input_size, open_input
 
 BLOCK_BYTES = 1 << 22
 # Arrow reads values of any size; Python's csv module refuses those over 128 KiB by default.
@@ -39,14 +39,15 @@ def read(shard: Shard, text_column: str, rejects: Rejects) -> Iterator[pa.Table]
     if not rows_follow:
         return
     rejected = _RejectedRows(shard.path, delimiter, names)
-    reader = _open(shard.path, delimiter, rejected.malformed_row, names)
-    try:
-        for batch in reader:
-            table = rejected.valid_utf8(batch)
-            if table.num_rows:
-                yield table
-    except pa.ArrowInvalid as err:
-        raise InputError(f"{shard.path}: {err}") from None
+    with open_input(shard.path) as source:
+        reader = _open(source, delimiter, rejected.malformed_row, names)
+        try:
+            for batch in reader:
+                table = rejected.valid_utf8(batch)
+                if table.num_rows:
+                    yield table
+        except pa.ArrowInvalid as err:
+            raise InputError(f"{shard.path}: {err}") from None
     rejected.report(rejects)  # now that the whole file is read, their lines can be found
 
 
@@ -71,17 +72,19 @@ def _open(source, delimiter: str, on_invalid_row=_skip, names=()) -> pacsv.CSVSt
 def _header(shard: Shard, delimiter: str) -> tuple[list[str], bool]:
     """The column names ([] when the file has none), and whether rows may follow them."""
     try:
-        return _open(shard.path, delimiter).schema.names, True
+        with open_input(shard.path) as source:
+            return _open(source, delimiter).schema.names, True
     except FileNotFoundError:
         raise InputError(f"{shard.path}: file not found") from None
     except UnicodeDecodeError:
         raise InputError(f"{shard.path}: the header (column names) is not UTF-8 text") from None
     except pa.ArrowInvalid as err:
-        if "Empty CSV" not in str(err) or os.path.getsize(shard.path) > BLOCK_BYTES:
+        if "Empty CSV" not in str(err) or input_size(shard.path) > BLOCK_BYTES:
             raise _not_readable(shard, err) from None
     # Arrow takes a header only when a line end follows it: a file of one line without one
     # (or of blank lines only) has no rows, and its header is read again with the line end.
-    data = Path(shard.path).read_bytes()
+    with open_input(shard.path) as source:
+        data = source.read()
     if not data.strip():
         return [], False
     try:
@@ -223,7 +226,9 @@ def _line_if_same(found: tuple[int, list[str]] | None, values: list[bytes]) -> i
 def _records(path: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
     """(first line, fields) of each record after the header, blank lines left out, as
     Python's csv module splits the file."""
-    with open(path, encoding="utf-8", errors="surrogateescape", newline="") as f:
+    with io.TextIOWrapper(
+        open_input(path), encoding="utf-8", errors="surrogateescape", newline=""
+    ) as f:
         reader = csv.reader(f, delimiter=delimiter)
         first_line, header_seen = 1, False
         for fields in reader:

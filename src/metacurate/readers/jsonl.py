@@ -13,19 +13,24 @@ import gzip
 import json
 import zlib
 from collections.abc import Iterator
+from contextlib import nullcontext
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from metacurate.errors import InputError
-from metacurate.readers.base import BATCH_ROWS, Rejects, Shard, arrow_safe_text
+from metacurate.errors import InputError, RemoteReadError
+from metacurate.readers.base import BATCH_ROWS, Rejects, Shard, arrow_safe_text, read_failed
+from metacurate.readers.sources import file_name, open_input
 
 
 def _lines(path: str, rejects: Rejects) -> Iterator[tuple[int, bytes]]:
-    opener = gzip.open if path.endswith(".gz") else open
+    gzipped = file_name(path).endswith(".gz")
     line_no = 0
     try:
-        with opener(path, "rb") as f:
+        with (
+            open_input(path) as raw,
+            gzip.GzipFile(fileobj=raw, mode="rb") if gzipped else nullcontext(raw) as f,
+        ):
             for line_no, line in enumerate(f, start=1):  # noqa: B007 (used after the loop)
                 yield line_no, line
     except FileNotFoundError:
@@ -33,6 +38,8 @@ def _lines(path: str, rejects: Rejects) -> Iterator[tuple[int, bytes]]:
     except (EOFError, gzip.BadGzipFile, zlib.error) as err:
         # Truncated or corrupt compression: keep everything read so far, say where it stopped.
         rejects.add("corrupt_gzip", f"{path}:{line_no + 1}", str(err))
+    except RemoteReadError as err:  # the same for a remote file that stopped answering
+        read_failed(rejects, err)
 
 
 def _records(shard: Shard, text_column: str, rejects: Rejects) -> Iterator[dict]:

@@ -8,28 +8,44 @@ goes on with the next row group.
 """
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from metacurate.errors import InputError
 from metacurate.readers.base import BATCH_ROWS, Rejects, Shard
+from metacurate.readers.sources import open_input
 
 CORRUPT = "corrupt_row_group"
 # What corrupt pages raise; a cancel or running out of memory is not the file's fault.
 CORRUPT_DATA = (OSError, pa.ArrowInvalid)
 
 
-def _open(path: str) -> pq.ParquetFile:
+@contextmanager
+def _open(path: str) -> Iterator[pq.ParquetFile]:
+    """The Parquet file, read through ``open_input`` (random access: only the footer and the
+    row groups asked for are fetched from a remote file); closed on leaving."""
     try:
-        return pq.ParquetFile(path)
-    except (OSError, pa.ArrowException) as err:
-        raise InputError(f"{path}: not a readable Parquet file ({err})") from None
+        source = open_input(path)
+    except OSError as err:
+        raise _not_readable(path, err) from None
+    with source:
+        try:
+            parquet_file = pq.ParquetFile(source)
+        except (OSError, pa.ArrowException) as err:
+            raise _not_readable(path, err) from None
+        yield parquet_file
+
+
+def _not_readable(path: str, err: Exception) -> InputError:
+    return InputError(f"{path}: not a readable Parquet file ({err})")
 
 
 def plan(path: str, target_rows: int) -> list[tuple[tuple[int, ...] | None, int]]:
     """Row-group ranges of about ``target_rows`` rows each, with their row counts."""
-    meta = _open(path).metadata
+    with _open(path) as parquet_file:
+        meta = parquet_file.metadata
     groups, planned, rows = [], [], 0
     for g in range(meta.num_row_groups):
         groups.append(g)
@@ -43,7 +59,13 @@ def plan(path: str, target_rows: int) -> list[tuple[tuple[int, ...] | None, int]
 
 
 def read(shard: Shard, text_column: str, rejects: Rejects) -> Iterator[pa.Table]:
-    pf = _open(shard.path)
+    with _open(shard.path) as pf:
+        yield from _read(pf, shard, text_column, rejects)
+
+
+def _read(
+    pf: pq.ParquetFile, shard: Shard, text_column: str, rejects: Rejects
+) -> Iterator[pa.Table]:
     names = pf.schema_arrow.names
     if text_column not in names:
         raise InputError(f"{shard.path}: no text column {text_column!r}; columns found: {names}")

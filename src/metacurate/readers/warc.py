@@ -12,15 +12,15 @@ and byte offset, and every row read before it is kept.
 import codecs
 import zlib
 from collections.abc import Iterator
-from pathlib import Path
 from typing import BinaryIO
 
 import pyarrow as pa
 from fastwarc.warc import ArchiveIterator, WarcRecord, WarcRecordType
 from selectolax.lexbor import LexborHTMLParser
 
-from metacurate.errors import InputError
-from metacurate.readers.base import Rejects, Shard
+from metacurate.errors import InputError, RemoteReadError
+from metacurate.readers.base import Rejects, Shard, read_failed
+from metacurate.readers.sources import file_name, open_input
 from metacurate.readers.webpage import Image, PageRows, page_url_of
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
@@ -55,21 +55,24 @@ SUPERSETS = {
 
 
 def read(shard: Shard, text_column: str, rejects: Rejects) -> Iterator[pa.Table]:
-    rows = PageRows(text_column, Path(shard.path).name)
-    for record in archive_records(shard.path, rejects, parse_http=True):
-        if record.record_type != WarcRecordType.response:
-            continue
-        where = f"{shard.path}:{record.stream_pos}"
-        page = html_page(record, where, rejects)
-        if page is None:
-            continue
-        rejects.count("html_pages")
-        page_url, html = page
-        base_href, images = page_images(html)
-        if images:
-            rejects.count("pages_with_images")
-        rejects.count("images", rows.add_page(page_url, base_href, images, rejects, where))
-        yield from rows.full_batches()
+    rows = PageRows(text_column, file_name(shard.path))
+    try:
+        for record in archive_records(shard.path, rejects, parse_http=True):
+            if record.record_type != WarcRecordType.response:
+                continue
+            where = f"{shard.path}:{record.stream_pos}"
+            page = html_page(record, where, rejects)
+            if page is None:
+                continue
+            rejects.count("html_pages")
+            page_url, html = page
+            base_href, images = page_images(html)
+            if images:
+                rejects.count("pages_with_images")
+            rejects.count("images", rows.add_page(page_url, base_href, images, rejects, where))
+            yield from rows.full_batches()
+    except RemoteReadError as err:  # a remote file that stopped answering: keep the pages read
+        read_failed(rejects, err)
     yield from rows.rest()
 
 
@@ -106,7 +109,7 @@ def archive_records(path: str, rejects: Rejects, parse_http: bool) -> Iterator[W
 
 def _open(path: str) -> BinaryIO:
     try:
-        return open(path, "rb")  # noqa: SIM115 (closed by the caller's with-block)
+        return open_input(path)
     except FileNotFoundError:
         raise InputError(f"{path}: file not found") from None
     except OSError as err:
@@ -128,7 +131,7 @@ def _report_damage(
 def first_bad_member(path: str, start: int) -> tuple[int, str] | None:
     """(offset, what is wrong) of the first truncated or corrupt gzip member from ``start``
     (a member start) to the end of the file, or None when they all inflate completely."""
-    with open(path, "rb") as f:
+    with open_input(path) as f:
         f.seek(start)
         if f.read(2) != GZIP_MAGIC:
             return None  # not a member start (several records in one member): nothing to check

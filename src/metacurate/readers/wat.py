@@ -21,14 +21,15 @@ parser: a payload without the bytes ``IMG@`` has no image link. orjson parses th
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import orjson
 import pyarrow as pa
 from fastwarc.warc import WarcRecordType
 
-from metacurate.readers.base import Rejects, Shard, arrow_safe_text
+from metacurate.errors import RemoteReadError
+from metacurate.readers.base import Rejects, Shard, arrow_safe_text, read_failed
+from metacurate.readers.sources import file_name
 from metacurate.readers.warc import archive_records
 from metacurate.readers.webpage import Image, PageRows, page_url_of
 
@@ -37,25 +38,28 @@ IMAGE_MARK = b"IMG@"  # JSON may escape "/" as "\/", never these four bytes
 
 
 def read(shard: Shard, text_column: str, rejects: Rejects) -> Iterator[pa.Table]:
-    rows = PageRows(text_column, Path(shard.path).name)
-    for record in archive_records(shard.path, rejects, parse_http=False):
-        if record.record_type != WarcRecordType.metadata:
-            continue
-        payload = record.reader.read()
-        if IMAGE_MARK not in payload:
-            continue
-        where = f"{shard.path}:{record.stream_pos}"
-        page = image_links(payload, where, rejects)
-        if page is None:
-            continue
-        base_href, images, envelope_uri = page
-        page_url = page_url_of(record.headers.get("WARC-Target-URI") or envelope_uri)
-        if page_url is None:
-            rejects.add("no_page_url", where)
-            continue
-        rejects.count("pages_with_images")
-        rejects.count("images", rows.add_page(page_url, base_href, images, rejects, where))
-        yield from rows.full_batches()
+    rows = PageRows(text_column, file_name(shard.path))
+    try:
+        for record in archive_records(shard.path, rejects, parse_http=False):
+            if record.record_type != WarcRecordType.metadata:
+                continue
+            payload = record.reader.read()
+            if IMAGE_MARK not in payload:
+                continue
+            where = f"{shard.path}:{record.stream_pos}"
+            page = image_links(payload, where, rejects)
+            if page is None:
+                continue
+            base_href, images, envelope_uri = page
+            page_url = page_url_of(record.headers.get("WARC-Target-URI") or envelope_uri)
+            if page_url is None:
+                rejects.add("no_page_url", where)
+                continue
+            rejects.count("pages_with_images")
+            rejects.count("images", rows.add_page(page_url, base_href, images, rejects, where))
+            yield from rows.full_batches()
+    except RemoteReadError as err:  # a remote file that stopped answering: keep the pages read
+        read_failed(rejects, err)
     yield from rows.rest()
 
 

@@ -20,8 +20,16 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from metacurate.errors import InputError
-from metacurate.readers.base import BATCH_ROWS, Rejects, Shard, arrow_safe_text, image_uuid
+from metacurate.errors import InputError, RemoteReadError
+from metacurate.readers.base import (
+    BATCH_ROWS,
+    Rejects,
+    Shard,
+    arrow_safe_text,
+    image_uuid,
+    read_failed,
+)
+from metacurate.readers.sources import open_input
 
 COLUMNS = ("key", "url", "uuid", "source")
 TEXT_EXTENSIONS = {"txt", "json"}
@@ -152,7 +160,10 @@ def _samples(shard: Shard, rejects: Rejects) -> Iterator[Sample]:
     sample: Sample | None = None
     member_name = ""
     try:
-        with tarfile.open(shard.path, mode="r|*", tarinfo=_EndAwareInfo) as tar:
+        with (
+            open_input(shard.path) as raw,
+            tarfile.open(fileobj=raw, mode="r|*", tarinfo=_EndAwareInfo) as tar,
+        ):
             for member in tar:
                 member_name = member.name
                 if not member.isfile():
@@ -174,6 +185,9 @@ def _samples(shard: Shard, rejects: Rejects) -> Iterator[Sample]:
         # Keep every complete sample read so far; say where the file stopped being readable.
         reason = "truncated_tar" if _is_truncation(err) else "corrupt_tar"
         rejects.add(reason, f"{shard.path}:{member_name or '(start)'}", str(err))
+        return
+    except RemoteReadError as err:  # a remote shard that stopped answering: the same
+        read_failed(rejects, err)
         return
     if sample is not None:
         yield sample

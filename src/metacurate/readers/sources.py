@@ -1,0 +1,512 @@
+"""Where inputs come from: local files, object stores (``s3://``, ``gs://``) and HTTP(S) URLs.
+
+Every reader opens its input with ``open_input`` and never by path, so a format reads the same
+bytes whether they sit on this disk, in a bucket or behind CommonCrawl's HTTPS front end.
+Object stores go through ``pyarrow.fs`` and HTTP through fsspec (``pyarrow.fs`` has no HTTP
+filesystem): the libraries made for it, configured the standard way (the ``AWS_*`` variables,
+``AWS_ENDPOINT_URL`` for S3-compatible stores, Google's default credentials for ``gs://``).
+
+A remote file is read through a buffer of ``REMOTE_BUFFER_BYTES`` (one request per buffer, not
+per small read) and survives a dropped connection: a read that fails is retried on a fresh
+handle from the same offset, and only when the retries are spent does it raise
+``RemoteReadError``, which readers count as a rejected input (``input_read_failed``).
+
+``expand_inputs`` turns what a user typed (brace ranges, globs, ``.paths`` listings) into the
+files a run reads, in order.
+"""
+
+import contextlib
+import errno
+import functools
+import glob
+import gzip
+import io
+import os
+import re
+import time
+import zlib
+from datetime import timedelta
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import urlsplit
+
+from metacurate.errors import InputError, RemoteReadError
+
+REMOTE_SCHEMES = ("s3://", "gs://", "http://", "https://")
+COMMONCRAWL = "https://data.commoncrawl.org/"
+LISTING_SUFFIXES = (".paths", ".paths.gz")
+# A failed remote read is tried again this many times, after these pauses (seconds).
+READ_RETRIES = 3
+RETRY_BACKOFF_S = (0.2, 0.5, 1.0)
+# One request fetches this much of a remote file: a WARC reader asks for a few KiB at a time,
+# and one request per small read would cost a round trip each.
+REMOTE_BUFFER_BYTES = 8 << 20
+# aiohttp's default is 5 minutes for a whole request; a stalled server should fail (and be
+# retried) sooner, a slow but steady download never.
+HTTP_CONNECT_TIMEOUT_S = 30
+HTTP_READ_TIMEOUT_S = 60
+GCS_RETRY_S = 10
+# What a filesystem object is configured from: a new setting gets a new filesystem.
+SETTINGS = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "GOOGLE_APPLICATION_CREDENTIALS",
+)
+# Words in pyarrow's (AWS SDK's, Google's) error messages that retrying cannot mend.
+DENIED = (
+    "ACCESS_DENIED",
+    "AccessDenied",
+    "SIGNATURE_DOES_NOT_MATCH",
+    "SignatureDoesNotMatch",
+    "INVALID_ACCESS_KEY_ID",
+    "InvalidAccessKeyId",
+    "UNRECOGNIZED_CLIENT",
+    "EXPIRED_TOKEN",
+    "PERMISSION_DENIED",
+    "UNAUTHENTICATED",
+)
+MISSING = ("NO_SUCH_BUCKET", "NoSuchBucket", "NO_SUCH_KEY", "NoSuchKey")
+GLOB_CHARS = re.compile(r"[*?\[]")
+NUMBER_RANGE = re.compile(r"(-?\d+)\.\.(-?\d+)(?:\.\.(-?\d+))?")
+LETTER_RANGE = re.compile(r"([A-Za-z])\.\.([A-Za-z])(?:\.\.(-?\d+))?")
+
+
+def is_remote(path: str) -> bool:
+    """Whether ``path`` is a URL this module reads over the network."""
+    return str(path).lower().startswith(REMOTE_SCHEMES)
+
+
+def file_name(path: str) -> str:
+    """The last component of a path or URL (a URL's query left out), which names its format."""
+    if is_remote(path):
+        return urlsplit(path).path.rstrip("/").rpartition("/")[2]
+    return Path(path).name
+
+
+def resolved_path(path: str) -> str:
+    """How a run records an input: a local file by its real path (the same file however it
+    is spelled), a URL as it is."""
+    return path if is_remote(path) else os.path.realpath(path)
+
+
+# --- what the user typed -> the files to read -----------------------------------------------
+
+
+def expand_inputs(specs: list[str], paths_base: str = COMMONCRAWL) -> list[str]:
+    """The files that ``specs`` name, in order: each spec's brace expressions are expanded,
+    then local glob patterns (sorted), then ``*.paths`` / ``*.paths.gz`` listings are replaced
+    by their lines (relative ones joined to ``paths_base``). URLs and plain paths pass through
+    unchanged (planning reports a missing file)."""
+    files: list[str] = []
+    for spec in specs:
+        for pattern in _braces_of(spec):
+            for path in _glob(pattern):
+                if file_name(path).endswith(LISTING_SUFFIXES):
+                    files.extend(_listing(path, paths_base))
+                else:
+                    files.append(path)
+    return files
+
+
+def _braces_of(spec: str) -> list[str]:
+    """A local file whose name holds braces is that file, not a pattern."""
+    if not is_remote(spec) and os.path.lexists(spec):
+        return [spec]
+    return expand_braces(spec)
+
+
+def expand_braces(pattern: str) -> list[str]:
+    """Every string a brace pattern stands for, in order, as the shell, webdataset and
+    open_clip expand them: ``{00000..00999}`` numeric ranges (zero-padded when an end is,
+    optional step ``{0..10..2}``), letter ranges ``{a..e}`` and ``{a,b}`` alternatives, nested
+    and adjacent. Braces with neither a range nor a comma (``{x}``), or unmatched, are kept as
+    written. Our own ~20 lines rather than the ``braceexpand`` package: a dependency for this
+    little is more to install and audit than to read."""
+    for start, end in _brace_pairs(pattern):
+        options = _options(pattern[start + 1 : end])
+        if options is not None:
+            head, tails = pattern[:start], expand_braces(pattern[end + 1 :])
+            return [
+                head + o + t for option in options for o in expand_braces(option) for t in tails
+            ]
+    return [pattern]
+
+
+def _brace_pairs(text: str) -> list[tuple[int, int]]:
+    """(opening, closing) positions of the balanced brace pairs, by opening position."""
+    opened: list[int] = []
+    pairs = []
+    for i, char in enumerate(text):
+        if char == "{":
+            opened.append(i)
+        elif char == "}" and opened:
+            pairs.append((opened.pop(), i))
+    return sorted(pairs)
+
+
+def _options(body: str) -> list[str] | None:
+    """What a brace body expands to: its comma-separated alternatives or its range; None when
+    it is neither (the braces are literal)."""
+    alternatives, depth, start = [], 0, 0
+    for i, char in enumerate(body):
+        depth += {"{": 1, "}": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            alternatives.append(body[start:i])
+            start = i + 1
+    if alternatives:
+        return [*alternatives, body[start:]]
+    if found := NUMBER_RANGE.fullmatch(body):
+        first, last, step = found.groups()
+        padded = any(len(n.lstrip("-")) > 1 and n.lstrip("-")[0] == "0" for n in (first, last))
+        width = max(len(first), len(last)) if padded else 0
+        return [f"{n:0{width}d}" for n in _steps(int(first), int(last), step)]
+    if found := LETTER_RANGE.fullmatch(body):
+        first, last, step = found.groups()
+        return [chr(n) for n in _steps(ord(first), ord(last), step)]
+    return None
+
+
+def _steps(first: int, last: int, step: str | None) -> range:
+    size = abs(int(step or 1)) or 1
+    return range(first, last + 1, size) if first <= last else range(first, last - 1, -size)
+
+
+def _glob(pattern: str) -> list[str]:
+    """A local glob pattern's files, sorted (an error when there is none); anything else as
+    it is."""
+    if is_remote(pattern):
+        if "*" in pattern:
+            raise InputError(
+                f"{pattern}: wildcards are not expanded in URLs; name the files with a brace"
+                " range ({00000..00099}) or a .paths listing"
+            )
+        return [pattern]
+    if not GLOB_CHARS.search(pattern) or os.path.lexists(pattern):
+        return [pattern]
+    found = sorted(glob.glob(pattern, recursive=True))
+    if not found:
+        raise InputError(f"{pattern}: no file matches this pattern")
+    return found
+
+
+def _listing(path: str, paths_base: str) -> list[str]:
+    """The paths a ``.paths`` (or ``.paths.gz``) file lists, one a line, blank lines left out;
+    a relative one is joined to ``paths_base`` (CommonCrawl's listings are relative to
+    https://data.commoncrawl.org/)."""
+    try:
+        with open_input(path) as f:
+            data = f.read()
+        if path.endswith(".gz"):
+            data = gzip.decompress(data)
+        text = data.decode("utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found") from None
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as err:
+        raise InputError(f"{path}: not a readable listing of paths ({_one_line(err)})") from None
+    paths = [_joined(paths_base, line) for line in map(str.strip, text.splitlines()) if line]
+    if not paths:
+        raise InputError(f"{path}: the listing names no file")
+    return paths
+
+
+def _joined(base: str, path: str) -> str:
+    if is_remote(path) or os.path.isabs(path):
+        return path
+    if is_remote(base):
+        return f"{base.rstrip('/')}/{path}"
+    return os.path.join(base, path)
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def open_input(path: str) -> BinaryIO:
+    """A seekable binary file object (a context manager) reading ``path``: a local file as
+    the builtin ``open`` gives it (its errors unchanged, so readers keep their messages), a
+    remote one buffered and retried. A remote file that cannot be opened is an ``InputError``
+    (not found, access denied) or, once the retries are spent, a ``RemoteReadError``."""
+    if not is_remote(path):
+        return open(path, "rb")  # noqa: SIM115 (the caller closes it)
+    handle, size = _retrying(path, 0, lambda: _open_handle(path))
+    return io.BufferedReader(_RemoteFile(path, size, handle), REMOTE_BUFFER_BYTES)
+
+
+def input_size(path: str) -> int:
+    """The input's size in bytes (what the progress bar counts for unsplit files)."""
+    return _remote_info(path)["bytes"] if is_remote(path) else os.path.getsize(path)
+
+
+def input_identity(path: str) -> dict:
+    """What a run's manifest records of an input, so that a changed input is noticed: a local
+    file's real path, size and mtime (the record of runs made before URLs were read, so their
+    folders still resume), a URL with its size and the version the store gives (ETag, else
+    modification time)."""
+    if not is_remote(path):
+        stat = os.stat(path)
+        return {"path": os.path.realpath(path), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    info = _remote_info(path)
+    return {"path": path, **{k: v for k, v in info.items() if k != "kind"}}
+
+
+def require_file(url: str) -> None:
+    """Raise an ``InputError`` unless ``url`` is a file that can be read. Looked up afresh:
+    the size and version a run records are those seen when it was planned."""
+    info = _remote_info(url, fresh=True)
+    if info["kind"] == "directory":
+        raise InputError(f"{url}: is a folder (a prefix), not a file; give its files")
+    if info["bytes"] is None:
+        raise InputError(f"{url}: the server does not give the file's size, which reading needs")
+
+
+class _RemoteFile(io.RawIOBase):
+    """A remote file as a seekable raw stream that outlives a dropped connection: a read that
+    fails is tried again on a fresh handle from the same offset, and raises
+    ``RemoteReadError`` (naming the URL and offset) once the retries are spent."""
+
+    def __init__(self, url: str, size: int, handle) -> None:
+        super().__init__()
+        self.name = url
+        self._url, self._size, self._handle = url, size, handle
+        self._pos = 0  # where the next read starts
+        self._at = 0  # where the handle is
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        if base + offset < 0:
+            raise OSError(errno.EINVAL, f"negative seek position {base + offset}")
+        self._pos = base + offset
+        return self._pos
+
+    def readinto(self, buffer) -> int:
+        want = min(len(buffer), self._size - self._pos)
+        if want <= 0:
+            return 0
+        data = _retrying(self._url, self._pos, lambda: self._read(want), reading=True)
+        memoryview(buffer).cast("B")[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+    def _read(self, n: int) -> bytes:
+        try:
+            if self._handle is None:
+                self._handle, _ = _open_handle(self._url)
+                self._at = 0
+            if self._at != self._pos:
+                self._handle.seek(self._pos)
+                self._at = self._pos
+            data = self._handle.read(n)
+        except BaseException:
+            self._drop()
+            raise
+        if not data:  # the file is shorter than it said, or the server stopped sending
+            self._drop()
+            raise ConnectionError(f"no data at offset {self._pos} of {self._size}")
+        self._at += len(data)
+        return data
+
+    def _drop(self) -> None:
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            with contextlib.suppress(Exception):
+                handle.close()
+
+    def close(self) -> None:
+        self._drop()
+        super().close()
+
+
+def _retrying(url: str, offset: int, action, reading: bool = False):
+    """``action()``, tried again after a transient failure (a reset or dropped connection, a
+    timeout, a server error) with backoff. A failure retrying cannot mend (not found, access
+    denied) is an ``InputError`` on opening; when reading, and when the retries are spent,
+    a ``RemoteReadError`` at ``offset``."""
+    for attempt in range(READ_RETRIES + 1):
+        if attempt:
+            time.sleep(RETRY_BACKOFF_S[min(attempt, len(RETRY_BACKOFF_S)) - 1])
+        try:
+            return action()
+        except InputError:
+            raise
+        except Exception as raised:  # a library's error: tell which kind it is
+            err = _cause(raised)
+            problem = _problem(url, err)
+            if problem is not None:
+                if reading:
+                    raise RemoteReadError(url, offset, problem) from None
+                raise InputError(f"{url}: {problem}") from None
+            if not _transient(err):
+                raise RemoteReadError(url, offset, _one_line(err)) from None
+            last = err
+    detail = f"{_one_line(last)}; tried {READ_RETRIES + 1} times"
+    raise RemoteReadError(url, offset, detail) from None
+
+
+def _cause(err: BaseException) -> BaseException:
+    """The failure behind fsspec's FileNotFoundError: its ``info`` says "not found" for a
+    refused connection or a 403 too, with the real error as the cause."""
+    while isinstance(err, FileNotFoundError) and err.__cause__ is not None:
+        err = err.__cause__
+    return err
+
+
+def _problem(url: str, err: BaseException) -> str | None:
+    """What is wrong when retrying cannot mend it (the file is missing, access is denied), as
+    words for a one-line message; None for a failure worth retrying."""
+    if isinstance(err, FileNotFoundError):
+        return "file not found"
+    if isinstance(err, PermissionError):
+        return _denied(url)
+    status = getattr(err, "status", None)  # aiohttp.ClientResponseError: an HTTP status
+    if isinstance(status, int) and 400 <= status < 500 and status not in (408, 429):
+        if status in (401, 403):
+            return _denied(url) + f" (HTTP {status})"
+        if status in (404, 410):
+            return "file not found"
+        return f"HTTP {status} {getattr(err, 'message', '')}".rstrip()
+    text = str(err)
+    if any(word in text for word in DENIED):
+        return _denied(url)
+    if any(word in text for word in MISSING):
+        return "file not found"
+    return None
+
+
+def _denied(url: str) -> str:
+    scheme = url.partition("://")[0].lower()
+    if scheme == "s3":
+        how = "check credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or AWS_PROFILE"
+        return f"access denied ({how}; and AWS_ENDPOINT_URL for an S3-compatible store)"
+    if scheme == "gs":
+        return "access denied (check credentials: GOOGLE_APPLICATION_CREDENTIALS)"
+    return "access denied"
+
+
+def _transient(err: BaseException) -> bool:
+    """Connection and I/O failures (OSError covers timeouts and refused or reset
+    connections; aiohttp's own errors cover a server that stops mid-response)."""
+    if isinstance(err, OSError):
+        return True
+    if type(err).__module__.startswith("aiohttp"):
+        import aiohttp
+
+        return isinstance(err, aiohttp.ClientError)
+    return False
+
+
+def _one_line(err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    text = f"{type(err).__name__}: {lines[0]}" if lines else type(err).__name__
+    return text[:300]
+
+
+# --- the filesystems -------------------------------------------------------------------------
+
+_INFO: dict[str, dict] = {}
+
+
+def _remote_info(url: str, fresh: bool = False) -> dict:
+    """kind ("file", "directory"), bytes and version of a remote file, looked up once per
+    process unless ``fresh`` (planning, the progress bar and the manifest share it)."""
+    if fresh or url not in _INFO:
+        _INFO[url] = _retrying(url, 0, lambda: _fetch_info(url))
+    return _INFO[url]
+
+
+def _fetch_info(url: str) -> dict:
+    fs, where = _filesystem(url)
+    if _is_arrow(fs):
+        import pyarrow.fs as pafs
+
+        found = fs.get_file_info(where)
+        if found.type == pafs.FileType.NotFound:
+            raise FileNotFoundError(url)
+        kind = "directory" if found.type == pafs.FileType.Directory else "file"
+        version = {"mtime_ns": found.mtime_ns} if found.mtime_ns is not None else {}
+        return {"kind": kind, "bytes": found.size, **version}
+    found = fs.info(where)
+    if found.get("ETag"):
+        version = {"etag": found["ETag"]}
+    elif found.get("Last-Modified"):
+        version = {"last_modified": found["Last-Modified"]}
+    else:
+        version = {}
+    return {"kind": "file", "bytes": found.get("size"), **version}
+
+
+def _open_handle(url: str):
+    """(a fresh handle on the remote file, its size)."""
+    fs, where = _filesystem(url)
+    if _is_arrow(fs):
+        handle = fs.open_input_file(where)
+        return handle, handle.size()
+    if url not in _INFO:  # a worker's first look at it
+        _INFO[url] = _fetch_info(url)
+    size = _INFO[url]["bytes"]
+    if size is None:
+        raise InputError(f"{url}: the server does not give the file's size, which reading needs")
+    handle = fs.open(where, "rb", block_size=REMOTE_BUFFER_BYTES, cache_type="none", size=size)
+    return handle, size
+
+
+def _is_arrow(fs) -> bool:
+    return type(fs).__module__.startswith("pyarrow")
+
+
+def _filesystem(url: str):
+    """(filesystem, the path it knows the file by) for a URL."""
+    scheme, _, rest = url.partition("://")
+    scheme = scheme.lower()
+    settings = tuple((name, os.environ.get(name)) for name in SETTINGS)
+    if scheme in ("http", "https"):
+        return _http_filesystem(os.getpid()), url
+    bucket = rest.partition("/")[0]
+    return _arrow_filesystem(scheme, bucket, settings, os.getpid()), rest
+
+
+@functools.cache
+def _arrow_filesystem(scheme: str, bucket: str, settings: tuple, pid: int):
+    """One pyarrow filesystem per store, bucket (S3 looks up its region), configuration and
+    process: never one made before a fork, nor pickled into a worker's state (workers hold
+    only paths)."""
+    import pyarrow.fs as pafs
+
+    env = dict(settings)
+    endpoint = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
+    if scheme == "gs":  # Google's client retries for 15 minutes by default; we retry too
+        return pafs.GcsFileSystem(retry_time_limit=timedelta(seconds=GCS_RETRY_S))
+    if scheme == "s3" and endpoint:
+        # pyarrow 26 reads AWS_ENDPOINT_URL itself, older ones may not; given here, it also
+        # spares the region lookup an S3-compatible store may not answer.
+        region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
+        return pafs.S3FileSystem(endpoint_override=endpoint, region=region)
+    return pafs.FileSystem.from_uri(f"{scheme}://{bucket}")[0]
+
+
+@functools.cache
+def _http_filesystem(pid: int):
+    """fsspec's HTTP filesystem (aiohttp), one per process (its event loop does not survive a
+    fork); proxies from the environment as curl takes them."""
+    import aiohttp
+    from fsspec.implementations.http import HTTPFileSystem
+
+    timeout = aiohttp.ClientTimeout(
+        total=None, sock_connect=HTTP_CONNECT_TIMEOUT_S, sock_read=HTTP_READ_TIMEOUT_S
+    )
+    return HTTPFileSystem(
+        client_kwargs={"timeout": timeout, "trust_env": True}, skip_instance_cache=True
+    )

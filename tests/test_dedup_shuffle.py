@@ -1,0 +1,75 @@
+"""The de-duplication shuffle (``pipeline/dedup.py``) keeps exactly the rows one pass over the
+whole run keeps, for any number of buckets, and whatever order the buckets are reduced in."""
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from metacurate.filters.dedup import SeenPairs
+from metacurate.pipeline import dedup
+
+
+def _one_pass(shards: list[np.ndarray | None]) -> set[tuple[int, int]]:
+    """(shard, row) of every later occurrence, by one set over the shards in input order."""
+    seen, later = SeenPairs(), set()
+    for shard, ids in enumerate(shards):
+        if ids is None:
+            continue
+        fresh = seen.first_seen(ids)
+        later |= {(shard, int(row)) for row in np.flatnonzero(~fresh)}
+    return later
+
+
+def _shuffled(tmp_path, shards: list[np.ndarray | None], buckets: int) -> set[tuple[int, int]]:
+    parts = []
+    for shard, ids in enumerate(shards):
+        name = f"part-{shard:05d}"
+        if ids is None:
+            parts.append(None)
+            continue
+        np.save(tmp_path / dedup.ids_name(name), dedup.sorted_ids(ids))
+        parts.append(name)
+    reducer = dedup.BucketReducer(tmp_path, tuple(parts), buckets)
+    for bucket in reversed(range(buckets)):  # any order: each bucket is independent
+        reducer(bucket)
+    return {
+        (shard, int(row))
+        for shard in range(len(shards))
+        for row in dedup.duplicate_rows(tmp_path, shard, buckets)
+    }
+
+
+# Few distinct values so that duplicates are common; (0, 0) is "no image id", never a duplicate;
+# large values land in the last buckets.
+_WORD = st.sampled_from([0, 1, 2, 2**63, 2**64 - 1, 12345678901234567])
+_ID = st.tuples(_WORD, st.sampled_from([0, 1, 2, 3]))
+_SHARD = st.one_of(st.none(), st.lists(_ID, max_size=12))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_SHARD, min_size=1, max_size=8), st.integers(1, 7))
+def test_shuffle_equals_one_pass(tmp_path_factory, shards, buckets):
+    arrays = [None if s is None else np.array(s, np.uint64).reshape(-1, 2) for s in shards]
+    got = _shuffled(tmp_path_factory.mktemp("ids"), arrays, buckets)
+    assert got == _one_pass(arrays)
+
+
+def test_rows_without_an_image_id_are_left_out_of_the_id_file():
+    ids = np.array([[0, 0], [5, 1], [0, 0], [3, 2]], np.uint64)
+    table = dedup.sorted_ids(ids)
+    assert table.tolist() == [[3, 2, 3], [5, 1, 1]]  # sorted by id_hi, with the row numbers
+
+
+def test_buckets_cut_the_id_space_into_contiguous_ranges():
+    ids = dedup.sorted_ids(np.array([[h, 1] for h in (1, 2**62, 2**63, 2**64 - 1)], np.uint64))
+    slices = [dedup.bucket_slice(ids, b, 4)[:, 0].tolist() for b in range(4)]
+    assert slices == [[1], [2**62], [2**63], [2**64 - 1]]
+
+
+def test_buckets_follow_the_number_of_ids_and_never_outnumber_the_shards(tmp_path):
+    per = dedup.IDS_PER_BUCKET
+    assert dedup.bucket_count(0, 5) == dedup.bucket_count(per, 5) == 1
+    assert dedup.bucket_count(per + 1, 5) == 2
+    assert dedup.bucket_count(100 * per, 5) == 5
+    np.save(tmp_path / "ids.npy", dedup.sorted_ids(np.ones((7, 2), np.uint64)))
+    assert dedup.ids_in(tmp_path / "ids.npy") == 7
