@@ -277,3 +277,17 @@ def test_export_of_a_damaged_part_is_one_line(tmp_path):
         "part-00000.parquet: not a readable Parquet file",
         "remove it and run the balance command again",
     )
+
+
+def test_part_names_sort_in_input_order_past_99999_parts():
+    from metacurate.pipeline.rundir import MATCH
+    from metacurate.readers.base import Shard
+
+    count = 123_456
+    names = [
+        Shard(i, "x.parquet", "parquet", of=count).name for i in (0, 99_999, 100_000, count - 1)
+    ]
+    assert names == sorted(names) == ["part-000000", "part-099999", "part-100000", "part-123455"]
+    assert Shard(3, "x.parquet", "parquet", of=10).name == "part-00003"  # small runs as before
+    listed = MATCH.files({"shards": [["x", None]] * count})
+    assert "matched/part-123455.parquet" in listed and "staging/part-100000.ids.npy" in listed

@@ -16,6 +16,7 @@ from pathlib import Path
 from metacurate.datacard import JSON_NAME, MARKDOWN_NAME, PLOT_NAME
 from metacurate.errors import OutputConflict
 from metacurate.pipeline import dedup
+from metacurate.readers.base import part_name
 from metacurate.readers.sources import is_remote
 from metacurate.writers.atomic import TMP_MARK, make_folder, write_json
 from metacurate.writers.lock import LOCK, lock
@@ -51,11 +52,6 @@ class Layout:
     files: Callable[[dict], list[str]]  # manifest -> names relative to the folder
     # Later stages' runs in subfolders, made from this run's outputs: replaced along with it.
     dependents: tuple[str, "Layout"] | None = None
-
-
-def part_name(index: int, count: int) -> str:
-    """``part-00003``: wide enough for ``count`` parts, so that names sort in input order."""
-    return f"part-{index:0{max(5, len(str(count - 1)))}d}"
 
 
 def _parts(folder: str, count: int, suffixes: Iterable[str]) -> list[str]:

@@ -5,6 +5,7 @@ A new input format is one new module with ``read(shard, text_column, rejects)`` 
 ``sources.open_input``, so it reads local files, object stores and HTTP(S) alike.
 """
 
+import dataclasses
 import itertools
 import os
 from collections.abc import Callable, Iterator
@@ -92,7 +93,7 @@ def plan_shards(paths: list[str], shard_rows: int = SHARD_ROWS) -> list[Shard]:
             shards.append(Shard(len(shards), path, fmt))
         for groups, rows in row_groups or ():
             shards.append(Shard(len(shards), path, fmt, groups, rows))
-    return shards
+    return [dataclasses.replace(shard, of=len(shards)) for shard in shards]
 
 
 def _plan_file(path: str, shard_rows: int) -> tuple[str, list | None]:

@@ -25,10 +25,17 @@ class Shard:
     format: str
     row_groups: tuple[int, ...] | None = None  # Parquet only: None means the whole file
     rows: int | None = None  # known up front for Parquet, else None
+    of: int = 1  # shards in the run's plan
 
     @property
     def name(self) -> str:
-        return f"part-{self.index:05d}"
+        return part_name(self.index, self.of)
+
+
+def part_name(index: int, count: int) -> str:
+    """``part-00003``: zero-padded wide enough for ``count`` parts (five digits at least), so
+    that names sort in input order past ``part-99999`` too."""
+    return f"part-{index:0{max(5, len(str(count - 1)))}d}"
 
 
 @dataclass
