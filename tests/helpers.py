@@ -57,3 +57,26 @@ def alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return state != "Z"
+
+
+def session_processes(sid: int) -> dict[int, str]:
+    """The live processes of session ``sid``, by pid, with their command lines (a Ray process
+    renames itself: ``ray::IDLE``, ``ray::_run`` while it runs a task of ``_run``).
+
+    A command started with ``start_new_session=True`` leads session ``sid`` (its pid), and
+    whatever it starts stays in that session however deep (Ray's raylet and workers, each in a
+    process group of its own, too), orphans re-parented to init included, unless one calls
+    ``setsid`` itself."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:  # it ended meanwhile
+            continue
+        state, _ppid, _pgrp, session = stat.rsplit(")", 1)[1].split()[:4]
+        if int(session) == sid and state != "Z":
+            found[int(entry.name)] = cmdline.replace(b"\0", b" ").decode(errors="replace").strip()
+    return found
