@@ -28,11 +28,11 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+from metacurate.engine.naming import unfinished
 from metacurate.errors import WorkerLost
 
 STOP_SECONDS = 5.0  # a stopped worker still running after this is killed
 PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
-MAX_NAMED_TASKS = 5
 STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 _NO_TASK = object()
 
@@ -78,10 +78,6 @@ def _portable(err: Exception) -> Exception:
         return err
     except Exception:  # an error that cannot be pickled
         return RuntimeError(where)
-
-
-def _label(task: Any) -> str:
-    return str(getattr(task, "name", task))
 
 
 def _death(exitcode: int | None) -> str:
@@ -152,12 +148,9 @@ class _Pool:
 
     def _lost(self, dead: _Slot) -> WorkerLost:
         dead.process.join(STOP_SECONDS)
-        names = [_label(s.task) for s in self.slots if s.busy]
-        unfinished = ", ".join(names[:MAX_NAMED_TASKS]) or "nothing"
-        if len(names) > MAX_NAMED_TASKS:
-            unfinished += f" and {len(names) - MAX_NAMED_TASKS} more"
+        left = unfinished(s.task for s in self.slots if s.busy)
         return WorkerLost(
-            f"a worker process {_death(dead.process.exitcode)}; unfinished: {unfinished};"
+            f"a worker process {_death(dead.process.exitcode)}; unfinished: {left};"
             " what finished is kept: run the same command again to resume"
         )
 

@@ -22,10 +22,10 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from metacurate.engine.naming import label, unfinished
 from metacurate.errors import InputError, WorkerLost, import_extra
 
 MAX_RETRIES = 3  # retries of a task whose worker process or node died
-MAX_NAMED_TASKS = 5
 # Compiled kernels are cached here on each node: Ray's workers are started fresh, not forked from
 # a warm driver, and compiling them again costs seconds per process.
 NUMBA_CACHE = Path.home() / ".cache" / "metacurate" / "numba"
@@ -51,10 +51,6 @@ def _run(holder: list, task: Any) -> Any:
         _ready.clear()  # one stage's worker at a time: drop an earlier stage's tables
         _ready[key] = worker
     return worker(task)
-
-
-def _label(task: Any) -> str:
-    return str(getattr(task, "name", task))
 
 
 class RayEngine:
@@ -189,13 +185,10 @@ class RayEngine:
             ray.exceptions.OutOfMemoryError,
             ray.exceptions.ObjectLostError,
         ) as err:
-            names = [_label(task), *(_label(t) for t in pending.values())]
-            unfinished = ", ".join(names[:MAX_NAMED_TASKS])
-            if len(names) > MAX_NAMED_TASKS:
-                unfinished += f" and {len(names) - MAX_NAMED_TASKS} more"
+            left = unfinished([task, *pending.values()])
             raise WorkerLost(
-                f"a Ray worker died {MAX_RETRIES + 1} times running {_label(task)}"
-                f" ({type(err).__name__}); unfinished: {unfinished}; what finished is kept:"
+                f"a Ray worker died {MAX_RETRIES + 1} times running {label(task)}"
+                f" ({type(err).__name__}); unfinished: {left}; what finished is kept:"
                 " run the same command again to resume"
             ) from None
 
