@@ -25,7 +25,8 @@ from metacurate.metadata import Metadata
 from metacurate.pipeline.match import run_match
 from metacurate.pipeline.rundir import COUNTS, MATCHED
 from metacurate.readers import plan_shards, sources
-from metacurate.readers.sources import expand_braces, expand_inputs, input_identity
+from metacurate.readers.expand import expand_braces, expand_inputs
+from metacurate.readers.sources import input_identity
 
 ENTRIES = ["dog", "cat", "red", "the", "a", "of", "photo", "logo"]
 METADATA = Metadata(ENTRIES, "test")

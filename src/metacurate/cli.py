@@ -31,7 +31,7 @@ from metacurate.pipeline.export import FORMATS, run_export
 from metacurate.pipeline.extract import run_extract
 from metacurate.pipeline.match import COUNTS, METADATA, run_match
 from metacurate.progress import console
-from metacurate.readers.sources import COMMONCRAWL, expand_inputs
+from metacurate.readers.expand import COMMONCRAWL, expand_inputs
 
 app = typer.Typer(
     add_completion=False,

@@ -10,21 +10,14 @@ A remote file is read through a buffer of ``REMOTE_BUFFER_BYTES`` (one request p
 per small read) and survives a dropped connection: a read that fails is retried on a fresh
 handle from the same offset, and only when the retries are spent does it raise
 ``RemoteReadError``, which readers count as a rejected input (``input_read_failed``).
-
-``expand_inputs`` turns what a user typed (brace ranges, globs, ``.paths`` listings) into the
-files a run reads, in order.
 """
 
 import contextlib
 import errno
 import functools
-import glob
-import gzip
 import io
 import os
-import re
 import time
-import zlib
 from datetime import timedelta
 from pathlib import Path
 from typing import BinaryIO
@@ -33,8 +26,6 @@ from urllib.parse import urlsplit
 from metacurate.errors import InputError, RemoteReadError
 
 REMOTE_SCHEMES = ("s3://", "gs://", "http://", "https://")
-COMMONCRAWL = "https://data.commoncrawl.org/"
-LISTING_SUFFIXES = (".paths", ".paths.gz")
 # A failed remote read is tried again this many times, after these pauses (seconds).
 READ_RETRIES = 3
 RETRY_BACKOFF_S = (0.2, 0.5, 1.0)
@@ -72,9 +63,6 @@ DENIED = (
     "UNAUTHENTICATED",
 )
 MISSING = ("NO_SUCH_BUCKET", "NoSuchBucket", "NO_SUCH_KEY", "NoSuchKey")
-GLOB_CHARS = re.compile(r"[*?\[]")
-NUMBER_RANGE = re.compile(r"(-?\d+)\.\.(-?\d+)(?:\.\.(-?\d+))?")
-LETTER_RANGE = re.compile(r"([A-Za-z])\.\.([A-Za-z])(?:\.\.(-?\d+))?")
 
 
 def is_remote(path: str) -> bool:
@@ -93,134 +81,6 @@ def resolved_path(path: str) -> str:
     """How a run records an input: a local file by its real path (the same file however it
     is spelled), a URL as it is."""
     return path if is_remote(path) else os.path.realpath(path)
-
-
-# --- what the user typed -> the files to read -----------------------------------------------
-
-
-def expand_inputs(specs: list[str], paths_base: str = COMMONCRAWL) -> list[str]:
-    """The files that ``specs`` name, in order: each spec's brace expressions are expanded,
-    then local glob patterns (sorted), then ``*.paths`` / ``*.paths.gz`` listings are replaced
-    by their lines (relative ones joined to ``paths_base``). URLs and plain paths pass through
-    unchanged (planning reports a missing file)."""
-    files: list[str] = []
-    for spec in specs:
-        for pattern in _braces_of(spec):
-            for path in _glob(pattern):
-                if file_name(path).endswith(LISTING_SUFFIXES):
-                    files.extend(_listing(path, paths_base))
-                else:
-                    files.append(path)
-    return files
-
-
-def _braces_of(spec: str) -> list[str]:
-    """A local file whose name holds braces is that file, not a pattern."""
-    if not is_remote(spec) and os.path.lexists(spec):
-        return [spec]
-    return expand_braces(spec)
-
-
-def expand_braces(pattern: str) -> list[str]:
-    """Every string a brace pattern stands for, in order, as the shell, webdataset and
-    open_clip expand them: ``{00000..00999}`` numeric ranges (zero-padded when an end is,
-    optional step ``{0..10..2}``), letter ranges ``{a..e}`` and ``{a,b}`` alternatives, nested
-    and adjacent. Braces with neither a range nor a comma (``{x}``), or unmatched, are kept as
-    written. Our own ~20 lines rather than the ``braceexpand`` package: a dependency for this
-    little is more to install and audit than to read."""
-    for start, end in _brace_pairs(pattern):
-        options = _options(pattern[start + 1 : end])
-        if options is not None:
-            head, tails = pattern[:start], expand_braces(pattern[end + 1 :])
-            return [
-                head + o + t for option in options for o in expand_braces(option) for t in tails
-            ]
-    return [pattern]
-
-
-def _brace_pairs(text: str) -> list[tuple[int, int]]:
-    """(opening, closing) positions of the balanced brace pairs, by opening position."""
-    opened: list[int] = []
-    pairs = []
-    for i, char in enumerate(text):
-        if char == "{":
-            opened.append(i)
-        elif char == "}" and opened:
-            pairs.append((opened.pop(), i))
-    return sorted(pairs)
-
-
-def _options(body: str) -> list[str] | None:
-    """What a brace body expands to: its comma-separated alternatives or its range; None when
-    it is neither (the braces are literal)."""
-    alternatives, depth, start = [], 0, 0
-    for i, char in enumerate(body):
-        depth += {"{": 1, "}": -1}.get(char, 0)
-        if char == "," and depth == 0:
-            alternatives.append(body[start:i])
-            start = i + 1
-    if alternatives:
-        return [*alternatives, body[start:]]
-    if found := NUMBER_RANGE.fullmatch(body):
-        first, last, step = found.groups()
-        padded = any(len(n.lstrip("-")) > 1 and n.lstrip("-")[0] == "0" for n in (first, last))
-        width = max(len(first), len(last)) if padded else 0
-        return [f"{n:0{width}d}" for n in _steps(int(first), int(last), step)]
-    if found := LETTER_RANGE.fullmatch(body):
-        first, last, step = found.groups()
-        return [chr(n) for n in _steps(ord(first), ord(last), step)]
-    return None
-
-
-def _steps(first: int, last: int, step: str | None) -> range:
-    size = abs(int(step or 1)) or 1
-    return range(first, last + 1, size) if first <= last else range(first, last - 1, -size)
-
-
-def _glob(pattern: str) -> list[str]:
-    """A local glob pattern's files, sorted (an error when there is none); anything else as
-    it is."""
-    if is_remote(pattern):
-        if "*" in pattern:
-            raise InputError(
-                f"{pattern}: wildcards are not expanded in URLs; name the files with a brace"
-                " range ({00000..00099}) or a .paths listing"
-            )
-        return [pattern]
-    if not GLOB_CHARS.search(pattern) or os.path.lexists(pattern):
-        return [pattern]
-    found = sorted(glob.glob(pattern, recursive=True))
-    if not found:
-        raise InputError(f"{pattern}: no file matches this pattern")
-    return found
-
-
-def _listing(path: str, paths_base: str) -> list[str]:
-    """The paths a ``.paths`` (or ``.paths.gz``) file lists, one a line, blank lines left out;
-    a relative one is joined to ``paths_base`` (CommonCrawl's listings are relative to
-    https://data.commoncrawl.org/)."""
-    try:
-        with open_input(path) as f:
-            data = f.read()
-        if path.endswith(".gz"):
-            data = gzip.decompress(data)
-        text = data.decode("utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{path}: file not found") from None
-    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as err:
-        raise InputError(f"{path}: not a readable listing of paths ({_one_line(err)})") from None
-    paths = [_joined(paths_base, line) for line in map(str.strip, text.splitlines()) if line]
-    if not paths:
-        raise InputError(f"{path}: the listing names no file")
-    return paths
-
-
-def _joined(base: str, path: str) -> str:
-    if is_remote(path) or os.path.isabs(path):
-        return path
-    if is_remote(base):
-        return f"{base.rstrip('/')}/{path}"
-    return os.path.join(base, path)
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -350,9 +210,9 @@ def _retrying(url: str, offset: int, action, reading: bool = False):
                     raise RemoteReadError(url, offset, problem) from None
                 raise InputError(f"{url}: {problem}") from None
             if not _transient(err):
-                raise RemoteReadError(url, offset, _one_line(err)) from None
+                raise RemoteReadError(url, offset, one_line(err)) from None
             last = err
-    detail = f"{_one_line(last)}; tried {READ_RETRIES + 1} times"
+    detail = f"{one_line(last)}; tried {READ_RETRIES + 1} times"
     raise RemoteReadError(url, offset, detail) from None
 
 
@@ -408,7 +268,7 @@ def _transient(err: BaseException) -> bool:
     return False
 
 
-def _one_line(err: BaseException) -> str:
+def one_line(err: BaseException) -> str:
     lines = str(err).strip().splitlines()
     text = f"{type(err).__name__}: {lines[0]}" if lines else type(err).__name__
     return text[:300]
