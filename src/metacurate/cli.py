@@ -93,7 +93,8 @@ Inputs = Annotated[
     list[str],
     typer.Argument(
         help="Parquet, JSON Lines (.gz), CSV/TSV, WARC (.warc.gz), CommonCrawl WAT (.warc.wat.gz)"
-        " or WebDataset (.tar) files."
+        " or WebDataset (.tar) files: local paths, globs, brace ranges ('pool/{00000..00099}"
+        ".parquet'), s3://, gs:// or http(s):// URLs, or .paths(.gz) listings of them."
     ),
 ]
 PathsBase = Annotated[
