@@ -122,3 +122,17 @@ def test_the_kept_share_is_of_the_rows_balancing_saw(tmp_path):
     kept = card["balancing"]["rows_kept"]
     assert card["matching"]["rows_matched"] == 100 and card["matching"]["rows_written"] == 50
     assert f"{kept:,} ({kept / 50:.1%} of 50 matched rows)" in " ".join(result.output.split())
+
+
+def test_engine_options_that_cannot_apply_are_one_line_errors(tmp_path):
+    pool = tmp_path / "pool.parquet"
+    pq.write_table(pa.table({"text": ["a dog"]}), pool)
+    cases = {
+        ("--engine", "spark"): "--engine 'spark': expected one of local, ray",
+        ("--ray-address", "auto"): "--ray-address needs --engine ray",
+        ("--engine", "ray", "--ray-address", "auto", "--workers", "4"): "--workers sets",
+    }
+    for options, said in cases.items():
+        result = runner.invoke(app, ["match", str(pool), "--out", str(tmp_path / "o"), *options])
+        assert result.exit_code == 2 and said in result.output, result.output
+        assert not (tmp_path / "o").exists()

@@ -376,3 +376,10 @@ def test_paths_listings_plain_and_gzip(tmp_path):
         expand_inputs([str(tmp_path / "empty.paths")])
     with pytest.raises(InputError, match="file not found"):
         expand_inputs([str(tmp_path / "gone.paths")])
+
+
+def test_a_gzipped_listing_at_a_url_with_a_query_is_read(http_server):
+    """A presigned listing URL ends in its query, not in .gz: its name decides."""
+    (http_server.root / "WAT.PATHS.GZ").write_bytes(gzip.compress(b"crawl-data/a.wat.gz\n"))
+    url = http_server.url + "WAT.PATHS.GZ?X-Amz-Signature=abc"
+    assert expand_inputs([url]) == ["https://data.commoncrawl.org/crawl-data/a.wat.gz"]

@@ -291,3 +291,18 @@ def test_part_names_sort_in_input_order_past_99999_parts():
     assert Shard(3, "x.parquet", "parquet", of=10).name == "part-00003"  # small runs as before
     listed = MATCH.files({"shards": [["x", None]] * count})
     assert "matched/part-123455.parquet" in listed and "staging/part-100000.ids.npy" in listed
+
+
+def test_a_folder_of_another_metacurate_version_is_not_resumed(tmp_path, dog_cat_metadata):
+    """Staging files change format between versions: an interrupted run of another version is
+    refused (or replaced with --overwrite), never resumed with files it cannot read."""
+    pool = tmp_path / "pool.parquet"
+    pq.write_table(pa.table({"url": ["u1", "u2"], "text": ["a dog", "a cat"]}), pool)
+    run_match([str(pool)], tmp_path / "out", dog_cat_metadata)
+    manifest = tmp_path / "out" / "match_run.json"
+    record = json.loads(manifest.read_text())
+    manifest.write_text(json.dumps({**record, "metacurate_version": "0.0.9"}))
+    with pytest.raises(OutputConflict, match="differs in: metacurate_version"):
+        run_match([str(pool)], tmp_path / "out", dog_cat_metadata)
+    summary = run_match([str(pool)], tmp_path / "out", dog_cat_metadata, overwrite=True)
+    assert summary["rows_written"] == 2

@@ -144,6 +144,12 @@ def _engine(name: str, workers: int | None, address: str | None) -> Engine:
         _fail(InputError(f"--engine {name!r}: expected one of {', '.join(ENGINES)}"))
     if address is not None and name != "ray":
         _fail(InputError("--ray-address needs --engine ray"))
+    if address is not None and workers is not None:
+        _fail(
+            InputError(
+                "--workers sets the CPUs of a local Ray; a cluster (--ray-address) has its own"
+            )
+        )
     return make_engine(name, workers, address)
 
 

@@ -9,7 +9,8 @@ would keep); it writes the ``[shard, row]`` of every later occurrence (``dups-B.
 shard). Publishing shard ``s`` then drops the rows the buckets list for ``s``.
 
 A reducer holds the set of its bucket's distinct ids (32-64 bytes each), so the number of
-buckets follows the number of ids: about ``IDS_PER_BUCKET`` each, at most 512 MB per reducer.
+buckets follows the number of ids: about ``IDS_PER_BUCKET`` each (about 512 MB per reducer),
+though never more buckets than shards, so a run of few very large shards has fuller buckets.
 Rows without an image id are never duplicates and are left out of the id files.
 """
 

@@ -27,7 +27,7 @@ def expand_inputs(specs: list[str], paths_base: str = COMMONCRAWL) -> list[str]:
     for spec in specs:
         for pattern in _braces_of(spec):
             for path in _glob(pattern):
-                if file_name(path).endswith(LISTING_SUFFIXES):
+                if file_name(path).lower().endswith(LISTING_SUFFIXES):
                     files.extend(_listing(path, paths_base))
                 else:
                     files.append(path)
@@ -122,7 +122,7 @@ def _listing(path: str, paths_base: str) -> list[str]:
     try:
         with open_input(path) as f:
             data = f.read()
-        if path.endswith(".gz"):
+        if file_name(path).lower().endswith(".gz"):  # a URL's query is not its name
             data = gzip.decompress(data)
         text = data.decode("utf-8")
     except FileNotFoundError:
