@@ -1,6 +1,8 @@
 """The de-duplication shuffle (``pipeline/dedup.py``) keeps exactly the rows one pass over the
 whole run keeps, for any number of buckets, and whatever order the buckets are reduced in."""
 
+from pathlib import Path
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -20,22 +22,30 @@ def _one_pass(shards: list[np.ndarray | None]) -> set[tuple[int, int]]:
     return later
 
 
-def _shuffled(tmp_path, shards: list[np.ndarray | None], buckets: int) -> set[tuple[int, int]]:
+def _shuffled(tmp_path, shards, buckets: int, starts: tuple[int, ...]) -> set[tuple[int, int]]:
     parts = []
     for shard, ids in enumerate(shards):
         name = f"part-{shard:05d}"
         if ids is None:
             parts.append(None)
             continue
-        np.save(tmp_path / dedup.ids_name(name), dedup.sorted_ids(ids))
+        np.save(tmp_path / dedup.ids_name(name), dedup.shard_ids(ids))
         parts.append(name)
-    reducer = dedup.BucketReducer(tmp_path, tuple(parts), buckets)
-    for bucket in reversed(range(buckets)):  # any order: each bucket is independent
+    blocks = dedup.Blocks(tmp_path, tuple(parts), starts)
+    numbers = range(len(starts))
+    combiner = dedup.BlockCombiner(blocks)
+    for block in reversed(numbers):  # any order: each task is independent of its siblings
+        combiner(block)
+    reducer = dedup.BucketReducer(blocks, buckets)
+    for bucket in reversed(range(buckets)):
         reducer(bucket)
+    splitter = dedup.BlockSplitter(blocks, buckets)
+    for block in reversed(numbers):
+        splitter(block)
     return {
         (shard, int(row))
         for shard in range(len(shards))
-        for row in dedup.duplicate_rows(tmp_path, shard, buckets)
+        for row in dedup.duplicate_rows(blocks, shard)
     }
 
 
@@ -47,23 +57,34 @@ _SHARD = st.one_of(st.none(), st.lists(_ID, max_size=12))
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(_SHARD, min_size=1, max_size=8), st.integers(1, 7))
-def test_shuffle_equals_one_pass(tmp_path_factory, shards, buckets):
+@given(st.lists(_SHARD, min_size=1, max_size=8), st.integers(1, 7), st.data())
+def test_shuffle_equals_one_pass(tmp_path_factory, shards, buckets, data):
     arrays = [None if s is None else np.array(s, np.uint64).reshape(-1, 2) for s in shards]
-    got = _shuffled(tmp_path_factory.mktemp("ids"), arrays, buckets)
+    later = data.draw(
+        st.sets(st.integers(1, len(shards) - 1)) if len(shards) > 1 else st.just(set())
+    )
+    starts = (0, *sorted(later))  # consecutive shards in blocks of any size
+    got = _shuffled(tmp_path_factory.mktemp("ids"), arrays, buckets, starts)
     assert got == _one_pass(arrays)
 
 
 def test_rows_without_an_image_id_are_left_out_of_the_id_file():
     ids = np.array([[0, 0], [5, 1], [0, 0], [3, 2]], np.uint64)
-    table = dedup.sorted_ids(ids)
-    assert table.tolist() == [[3, 2, 3], [5, 1, 1]]  # sorted by id_hi, with the row numbers
+    assert dedup.shard_ids(ids).tolist() == [[5, 1, 1], [3, 2, 3]]  # with their row numbers
 
 
 def test_buckets_cut_the_id_space_into_contiguous_ranges():
-    ids = dedup.sorted_ids(np.array([[h, 1] for h in (1, 2**62, 2**63, 2**64 - 1)], np.uint64))
+    ids = np.array([[h, 1] for h in (1, 2**62, 2**63, 2**64 - 1)], np.uint64)
     slices = [dedup.bucket_slice(ids, b, 4)[:, 0].tolist() for b in range(4)]
     assert slices == [[1], [2**62], [2**63], [2**64 - 1]]
+
+
+def test_blocks_group_consecutive_shards_by_their_ids(monkeypatch):
+    monkeypatch.setattr(dedup, "IDS_PER_BLOCK", 10)
+    assert dedup.plan_blocks([4, 4, 4, 0, 30, 1, 9]) == [0, 2, 4, 5]
+    blocks = dedup.Blocks(Path("."), (None,) * 7, (0, 2, 4, 5))
+    assert [blocks.of_shard(s) for s in range(7)] == [0, 0, 1, 1, 2, 3, 3]
+    assert list(blocks.shards_of(1)) == [2, 3] and list(blocks.shards_of(3)) == [5, 6]
 
 
 def test_buckets_follow_the_number_of_ids_and_never_outnumber_the_shards(tmp_path):
@@ -71,5 +92,5 @@ def test_buckets_follow_the_number_of_ids_and_never_outnumber_the_shards(tmp_pat
     assert dedup.bucket_count(0, 5) == dedup.bucket_count(per, 5) == 1
     assert dedup.bucket_count(per + 1, 5) == 2
     assert dedup.bucket_count(100 * per, 5) == 5
-    np.save(tmp_path / "ids.npy", dedup.sorted_ids(np.ones((7, 2), np.uint64)))
+    np.save(tmp_path / "ids.npy", dedup.shard_ids(np.ones((7, 2), np.uint64)))
     assert dedup.ids_in(tmp_path / "ids.npy") == 7

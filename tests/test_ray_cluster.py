@@ -109,6 +109,7 @@ def _watchdog(signum, frame):
 def test_a_node_removed_mid_run_changes_no_byte(cluster, tmp_path, monkeypatch):
     nodes, (doomed, _) = cluster
     monkeypatch.setattr(dedup, "IDS_PER_BUCKET", IDS_PER_BUCKET)  # read in the driver
+    monkeypatch.setattr(dedup, "IDS_PER_BLOCK", IDS_PER_BUCKET)
     inputs = _pool(tmp_path / "pool")
 
     local = tmp_path / "local"

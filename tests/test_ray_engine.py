@@ -95,6 +95,7 @@ def test_match_and_balance_give_the_same_bytes_on_ray_as_locally(tmp_path, local
     """With duplicates across files and de-duplication in several buckets (the driver decides
     how many), parts, entry counts, the data card and its figures are byte-identical."""
     monkeypatch.setattr(dedup, "IDS_PER_BUCKET", 300)
+    monkeypatch.setattr(dedup, "IDS_PER_BLOCK", 500)
     inputs = _pool(tmp_path)
     outs = {}
     for name, engine in [("local", LocalEngine(1)), ("ray", RayEngine())]:
@@ -102,7 +103,8 @@ def test_match_and_balance_give_the_same_bytes_on_ray_as_locally(tmp_path, local
         summary = run_match(inputs, out, METADATA, engine=engine, shard_rows=30)
         run_balance(out, t=40, seed=3, engine=engine)
         outs[name] = out
-    assert summary["dedup"]["buckets"] > 1 and summary["rows_duplicate"] > 0
+    assert summary["dedup"]["buckets"] > 1 and summary["dedup"]["blocks"] > 1
+    assert summary["rows_duplicate"] > 0
     same_outputs(outs["ray"], outs["local"])
 
 

@@ -1,19 +1,26 @@
 """Cross-shard de-duplication as a shuffle: no process ever holds the whole run's pair ids.
 
-Each shard's worker writes the pair ids of its rows with their row numbers, sorted by id
-(``part-N.ids.npy``: rows of ``[id_hi, id_lo, row]``). The id space is cut into ``buckets``
-ranges of ``id_hi``; since every shard's ids are sorted, a bucket is one contiguous slice of each
-shard's file. One reducer per bucket reads its slice of every shard in input order and keeps the
-first occurrence of each id (``SeenPairs``, so exactly the pairs a single pass over the whole run
-would keep); it writes the ``[shard, row]`` of every later occurrence (``dups-B.npy``, sorted by
-shard). Publishing shard ``s`` then drops the rows the buckets list for ``s``.
+Each shard's worker writes the pair ids of its rows with their row numbers (``part-N.ids.npy``:
+rows of ``[id_hi, id_lo, row]``; rows without an image id are never duplicates and are left
+out). Then, each step a map over small tasks that the engine spreads:
+
+1. combine: consecutive shards are grouped into blocks of about ``IDS_PER_BLOCK`` ids; each
+   block's ids, with their shard numbers, are sorted by ``id_hi`` into one file
+   (``block-K.ids.npy``). A reducer then reads one slice per block, not one per shard: a run of
+   a million shards is a thousand blocks.
+2. reduce: the id space is cut into ``buckets`` ranges of ``id_hi``. One reducer per bucket reads
+   its slice of every block in input order and keeps the first occurrence of each id
+   (``SeenPairs``, so exactly the pairs one pass over the whole run would keep); it writes the
+   ``[shard, row]`` of every later occurrence (``dups-B.npy``).
+3. split: each block gathers its shards' later occurrences from every bucket
+   (``block-K.dups.npy``), so that publishing a shard reads one small file.
 
 A reducer holds the set of its bucket's distinct ids (32-64 bytes each), so the number of
 buckets follows the number of ids: about ``IDS_PER_BUCKET`` each (about 512 MB per reducer),
 though never more buckets than shards, so a run of few very large shards has fuller buckets.
-Rows without an image id are never duplicates and are left out of the id files.
 """
 
+import bisect
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -23,13 +30,25 @@ from metacurate.filters.dedup import SeenPairs
 from metacurate.writers.atomic import write_npy
 
 IDS_PER_BUCKET = 8_000_000
+IDS_PER_BLOCK = 8_000_000
 _ID_SPACE = 1 << 64
 
 
 def bucket_count(ids: int, shards: int) -> int:
     """Buckets for ``ids`` pair ids in all: about ``IDS_PER_BUCKET`` each, and never more than
-    there are shards (the run folder's layout lists one pair of files per shard at most)."""
+    there are shards (the run folder's layout lists a few files per shard at most)."""
     return min(max(1, -(-ids // IDS_PER_BUCKET)), max(shards, 1))
+
+
+def plan_blocks(ids_per_shard: list[int]) -> list[int]:
+    """The first shard of each block: consecutive shards, about ``IDS_PER_BLOCK`` ids each."""
+    starts, filled = [0], 0
+    for shard, ids in enumerate(ids_per_shard):
+        if filled and filled + ids > IDS_PER_BLOCK:
+            starts.append(shard)
+            filled = 0
+        filled += ids
+    return starts
 
 
 def ids_in(path: Path) -> int:
@@ -47,6 +66,14 @@ def ids_name(part: str) -> str:
     return f"{part}.ids.npy"
 
 
+def block_ids(block: int) -> str:
+    return f"block-{block:05d}.ids.npy"
+
+
+def block_dups(block: int) -> str:
+    return f"block-{block:05d}.dups.npy"
+
+
 def dups_name(bucket: int) -> str:
     return f"dups-{bucket:05d}.npy"
 
@@ -55,34 +82,84 @@ def bucket_marker(bucket: int) -> str:
     return f"dups-{bucket:05d}.json"
 
 
-BUCKET_FILES = (dups_name, bucket_marker)
+# Every file the steps may write, by block or bucket number (at most one of each per shard).
+NUMBERED_FILES = (block_ids, block_dups, dups_name, bucket_marker)
 
 
-def sorted_ids(ids: np.ndarray | None) -> np.ndarray:
-    """``(n, 2)`` pair ids (``(0, 0)``: no image id) -> ``[id_hi, id_lo, row]`` rows sorted by
-    ``id_hi``, without the rows that have no image id."""
+def shard_ids(ids: np.ndarray | None) -> np.ndarray:
+    """``(n, 2)`` pair ids (``(0, 0)``: no image id) -> ``[id_hi, id_lo, row]`` rows, without the
+    rows that have no image id."""
     if ids is None:
         return np.empty((0, 3), np.uint64)
-    rows = np.flatnonzero((ids[:, 0] != 0) | (ids[:, 1] != 0)).astype(np.uint64)
-    table = np.column_stack([ids[rows.astype(np.intp)], rows])
-    return table[np.argsort(table[:, 0], kind="stable")]
+    rows = np.flatnonzero((ids[:, 0] != 0) | (ids[:, 1] != 0))
+    return np.column_stack([ids[rows], rows.astype(np.uint64)])
 
 
-def _edges(buckets: int) -> np.ndarray:
+def _edges(buckets: int) -> list[int]:
     """The first ``id_hi`` of each bucket (the last bucket runs to the end of the id space)."""
-    return np.array([b * _ID_SPACE // buckets for b in range(buckets)], np.uint64)
+    return [b * _ID_SPACE // buckets for b in range(buckets)]
+
+
+def _first_at_least(column: np.ndarray, value: int) -> int:
+    """Where ``value`` goes in a sorted uint64 column. The key is made uint64 too: a Python int
+    would make NumPy compare the two as float64, converting the whole column first."""
+    return int(np.searchsorted(column, np.uint64(value), side="left"))
 
 
 def bucket_slice(ids: np.ndarray, bucket: int, buckets: int) -> np.ndarray:
-    """The rows of sorted ``ids`` whose ``id_hi`` falls in ``bucket``."""
+    """The rows of ``ids`` (sorted by ``id_hi``) whose ``id_hi`` falls in ``bucket``."""
     edges = _edges(buckets)
-    start = int(np.searchsorted(ids[:, 0], edges[bucket], side="left"))
-    stop = (
-        int(np.searchsorted(ids[:, 0], edges[bucket + 1], side="left"))
-        if bucket + 1 < buckets
-        else len(ids)
-    )
+    start = _first_at_least(ids[:, 0], edges[bucket])
+    stop = _first_at_least(ids[:, 0], edges[bucket + 1]) if bucket + 1 < buckets else len(ids)
     return ids[start:stop]
+
+
+def _shard_range(table: np.ndarray, first: int, stop: int) -> np.ndarray:
+    """The rows of ``table`` (sorted by its first column, a shard number) for shards
+    ``first <= shard < stop``."""
+    return table[_first_at_least(table[:, 0], first) : _first_at_least(table[:, 0], stop)]
+
+
+def _input_order(shard_rows: np.ndarray) -> np.ndarray:
+    """``[shard, row]`` pairs sorted by shard, then row."""
+    return shard_rows[np.lexsort((shard_rows[:, 1], shard_rows[:, 0]))]
+
+
+@dataclass(frozen=True)
+class Blocks:
+    """Which shards each block holds, and where the shuffle's files are."""
+
+    staging_dir: Path
+    parts: tuple[str | None, ...]  # by shard number; None: the shard has no id file
+    starts: tuple[int, ...]  # the first shard of each block
+
+    def shards_of(self, block: int) -> range:
+        stop = self.starts[block + 1] if block + 1 < len(self.starts) else len(self.parts)
+        return range(self.starts[block], stop)
+
+    def of_shard(self, shard: int) -> int:
+        return bisect.bisect_right(self.starts, shard) - 1
+
+    def load(self, name: str) -> np.ndarray:
+        return np.load(self.staging_dir / name, mmap_mode="r")
+
+
+@dataclass(frozen=True)
+class BlockCombiner:
+    """Picklable step 1: a block's shards' ids -> one file of ``[id_hi, id_lo, shard, row]``
+    sorted by ``id_hi``."""
+
+    blocks: Blocks
+
+    def __call__(self, block: int) -> None:
+        tables = [np.empty((0, 4), np.uint64)]
+        for shard in self.blocks.shards_of(block):
+            part = self.blocks.parts[shard]
+            if part is not None:
+                ids = self.blocks.load(ids_name(part))
+                tables.append(np.insert(ids, 2, shard, axis=1))
+        table = np.concatenate(tables)
+        write_npy(self.blocks.staging_dir / block_ids(block), table[np.argsort(table[:, 0])])
 
 
 @dataclass(frozen=True)
@@ -99,35 +176,40 @@ class BucketResult:
 
 @dataclass(frozen=True)
 class BucketReducer:
-    """Picklable reducer: one bucket of every shard's ids -> the later occurrences."""
+    """Picklable step 2: one bucket of every block's ids -> the later occurrences."""
 
-    staging_dir: Path
-    parts: tuple[str | None, ...]  # by shard index; None: the shard has no id file
+    blocks: Blocks
     buckets: int
 
     def __call__(self, bucket: int) -> BucketResult:
         seen = SeenPairs()
-        found: list[np.ndarray] = []
-        for shard, part in enumerate(self.parts):
-            if part is None:
-                continue
-            ids = np.load(self.staging_dir / ids_name(part), mmap_mode="r")
-            chunk = bucket_slice(ids, bucket, self.buckets)
-            if not len(chunk):
-                continue
-            chunk = chunk[np.argsort(chunk[:, 2], kind="stable")]  # input order within the shard
-            later = chunk[~seen.first_seen(chunk[:, :2]), 2]
-            found.append(np.column_stack([np.full(len(later), shard, np.uint64), later]))
-        dups = np.concatenate(found) if found else np.empty((0, 2), np.uint64)
-        write_npy(self.staging_dir / dups_name(bucket), dups)
+        found = [np.empty((0, 2), np.uint64)]
+        for block in range(len(self.blocks.starts)):
+            chunk = bucket_slice(self.blocks.load(block_ids(block)), bucket, self.buckets)
+            chunk = chunk[np.lexsort((chunk[:, 3], chunk[:, 2]))]  # input order
+            found.append(chunk[~seen.first_seen(chunk[:, :2]), 2:])
+        dups = np.concatenate(found)
+        write_npy(self.blocks.staging_dir / dups_name(bucket), dups)
         return BucketResult(len(dups), seen.size, seen.nbytes)
 
 
-def duplicate_rows(staging_dir: Path, shard: int, buckets: int) -> np.ndarray:
-    """Row numbers of shard ``shard`` that are later occurrences, from every bucket."""
-    rows = []
-    for bucket in range(buckets):
-        dups = np.load(staging_dir / dups_name(bucket), mmap_mode="r")
-        lo, hi = np.searchsorted(dups[:, 0], [shard, shard + 1])
-        rows.append(np.asarray(dups[lo:hi, 1], np.int64))
-    return np.concatenate(rows) if rows else np.empty(0, np.int64)
+@dataclass(frozen=True)
+class BlockSplitter:
+    """Picklable step 3: a block's shards' later occurrences, gathered from every bucket."""
+
+    blocks: Blocks
+    buckets: int
+
+    def __call__(self, block: int) -> None:
+        shards = self.blocks.shards_of(block)
+        found = [np.empty((0, 2), np.uint64)]
+        for bucket in range(self.buckets):
+            found.append(_shard_range(self.blocks.load(dups_name(bucket)), shards[0], shards.stop))
+        dups = _input_order(np.concatenate(found))
+        write_npy(self.blocks.staging_dir / block_dups(block), dups)
+
+
+def duplicate_rows(blocks: Blocks, shard: int) -> np.ndarray:
+    """Row numbers of shard ``shard`` that are later occurrences."""
+    dups = blocks.load(block_dups(blocks.of_shard(shard)))
+    return np.asarray(_shard_range(dups, shard, shard + 1)[:, 1], np.int64)

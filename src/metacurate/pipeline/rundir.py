@@ -61,10 +61,10 @@ def _parts(folder: str, count: int, suffixes: Iterable[str]) -> list[str]:
 
 def _staged(config: dict) -> list[str]:
     shards = len(config["shards"])
-    buckets = dedup.bucket_count(shards * dedup.IDS_PER_BUCKET, shards)  # the most there can be
     return [
         *_parts(STAGING, shards, (".parquet", ".ids.npy", ".json")),
-        *(f"{STAGING}/{name(b)}" for b in range(buckets) for name in dedup.BUCKET_FILES),
+        # The shuffle's blocks and buckets: never more of either than shards.
+        *(f"{STAGING}/{name(n)}" for n in range(shards) for name in dedup.NUMBERED_FILES),
     ]
 
 

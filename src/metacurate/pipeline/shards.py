@@ -136,7 +136,7 @@ class ShardWorker:
         # promote: JSON Lines batches may infer different types for the same column.
         table = pa.concat_tables(kept, promote_options="permissive")
         if self.dedup:
-            ids = dedup.sorted_ids(pair_ids(table, self.text_column))
+            ids = dedup.shard_ids(pair_ids(table, self.text_column))
             write_npy(self.staging_dir / dedup.ids_name(shard.name), ids)
         part = f"{shard.name}.parquet"
         write_parquet(self.staging_dir / part, table, self.text_column)
@@ -152,13 +152,13 @@ class Publisher:
     final_dir: Path
     text_column: str
     n_entries: int | None  # None: not matching, nothing to count
-    buckets: int  # 0: no de-duplication
+    blocks: dedup.Blocks | None  # None: no de-duplication
 
     def __call__(self, shard: Shard) -> tuple[PartStats, np.ndarray | None]:
         stats = PartStats.from_json(_read_json(self.staging_dir / rundir.part_marker(shard.name)))
         dups = (
-            dedup.duplicate_rows(self.staging_dir, shard.index, self.buckets)
-            if self.buckets and stats.parquet
+            dedup.duplicate_rows(self.blocks, shard.index)
+            if self.blocks and stats.parquet
             else np.empty(0, np.int64)
         )
         stats.rows["duplicate"] = len(dups)
@@ -219,13 +219,19 @@ def _stage(worker: ShardWorker, shards: list[Shard], engine: Engine, description
     return len(skipped)
 
 
-def _deduplicate(staging: Path, shards: list[Shard], engine: Engine) -> dict:
-    """Step 2; returns the de-duplication report."""
+def _deduplicate(staging: Path, shards: list[Shard], engine: Engine) -> tuple[dict, dedup.Blocks]:
+    """Step 2 (``pipeline/dedup.py``); returns the de-duplication report and the blocks."""
     with_ids = [(staging / dedup.ids_name(s.name)).exists() for s in shards]
     parts = tuple(s.name if has else None for s, has in zip(shards, with_ids, strict=True))
-    ids = sum(dedup.ids_in(staging / dedup.ids_name(part)) for part in parts if part)
-    buckets = dedup.bucket_count(ids, len(shards))
-    report = {"pairs_distinct": 0, "buckets": buckets, "largest_id_set_bytes": 0}
+    counts = [dedup.ids_in(staging / dedup.ids_name(part)) if part else 0 for part in parts]
+    blocks = dedup.Blocks(staging, parts, tuple(dedup.plan_blocks(counts)))
+    buckets = dedup.bucket_count(sum(counts), len(shards))
+    report = {
+        "pairs_distinct": 0,
+        "blocks": len(blocks.starts),
+        "buckets": buckets,
+        "largest_id_set_bytes": 0,
+    }
 
     def add(result: dict) -> None:
         report["pairs_distinct"] += result["distinct"]
@@ -236,12 +242,37 @@ def _deduplicate(staging: Path, shards: list[Shard], engine: Engine) -> dict:
         write_json(staging / dedup.bucket_marker(bucket), result.to_json())
         add(result.to_json())
 
-    reducer = dedup.BucketReducer(staging, parts, buckets)
-    done = lambda b: (staging / dedup.bucket_marker(b)).exists()  # noqa: E731
-    tasks = list(range(buckets))
-    for bucket in run_step(engine, reducer, tasks, done, reduced, "de-duplicate", unit="buckets"):
+    def written(name: Callable[[int], str]) -> Callable[[int], bool]:
+        return lambda number: (staging / name(number)).exists()
+
+    numbers = list(range(len(blocks.starts)))
+    ignore = lambda number, result: None  # noqa: E731 (the file written is the marker)
+    combiner = dedup.BlockCombiner(blocks)
+    run_step(
+        engine, combiner, numbers, written(dedup.block_ids), ignore, "combine ids", unit="blocks"
+    )
+    reducer = dedup.BucketReducer(blocks, buckets)
+    for bucket in run_step(
+        engine,
+        reducer,
+        list(range(buckets)),
+        written(dedup.bucket_marker),
+        reduced,
+        "de-duplicate",
+        unit="buckets",
+    ):
         add(_read_json(staging / dedup.bucket_marker(bucket)))
-    return report
+    splitter = dedup.BlockSplitter(blocks, buckets)
+    run_step(
+        engine,
+        splitter,
+        numbers,
+        written(dedup.block_dups),
+        ignore,
+        "split duplicates",
+        unit="blocks",
+    )
+    return report, blocks
 
 
 def _publish(
@@ -314,10 +345,9 @@ def run_stage(
     ``final_dir``."""
     staging = worker.staging_dir
     resumed = _stage(worker, shards, engine, description)
-    report = _deduplicate(staging, shards, engine) if worker.dedup else None
+    report, blocks = _deduplicate(staging, shards, engine) if worker.dedup else (None, None)
     n_entries = worker.matcher.n_entries if worker.matcher is not None else None
-    buckets = report["buckets"] if report else 0
-    publisher = Publisher(staging, final_dir, worker.text_column, n_entries, buckets)
+    publisher = Publisher(staging, final_dir, worker.text_column, n_entries, blocks)
     totals = Totals()
     counts = _publish(publisher, shards, engine, totals)
     summary = {
