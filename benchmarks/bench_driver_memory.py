@@ -110,14 +110,13 @@ def child(args) -> dict:
             snapshot["summary_json_bytes"] = len(json.dumps(summary))
         return original_finish(summary_path, summary, config)
 
-    def traced_remove(folder, paths):
+    def traced_remove(folder, layout, config):
         # finish() removes the staged files: everything the stage holds is alive here (the
-        # shards, the run's record, the totals, the summary and the list of staged files).
+        # shards, the run's record, the totals and the summary).
         if args.traced:
             snapshot["top"] = _top(tracemalloc.take_snapshot(), args.trace_top)
             snapshot["traced_current"], snapshot["traced_peak"] = tracemalloc.get_traced_memory()
-            snapshot["removed_paths"] = len(paths)
-        return original_remove(folder, paths)
+        return original_remove(folder, layout, config)
 
     match_mod.finish = traced_finish
     rundir.remove = traced_remove
@@ -305,8 +304,8 @@ def main() -> None:
             )
             if trace:
                 print(
-                    f"    tracemalloc when the staged files ({r['removed_paths']:,} paths) are "
-                    f"removed: {r['traced_current'] / 2**20:,.1f} MiB current, "
+                    f"    tracemalloc when the staged files are removed: "
+                    f"{r['traced_current'] / 2**20:,.1f} MiB current, "
                     f"{r['traced_peak'] / 2**20:,.1f} MiB peak; run record (match_run config) "
                     f"{r['config_json_bytes']:,} bytes of JSON, summary "
                     f"{r['summary_json_bytes']:,} bytes"

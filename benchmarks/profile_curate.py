@@ -34,11 +34,11 @@ LOG: list[tuple[str, float, float]] = []
 
 WRAP = [  # (module, attribute, label)
     ("metacurate.pipeline.match", "Matcher", "Matcher build"),
-    ("metacurate.pipeline.shards", "stage_shards", "match stage: workers"),
-    ("metacurate.pipeline.match", "count_parts", "count entries"),
+    ("metacurate.pipeline.shards", "_stage", "match stage: workers"),
+    ("metacurate.pipeline.shards", "_deduplicate", "de-duplication shuffle"),
+    ("metacurate.pipeline.shards", "_publish", "publish parts, count entries"),
     ("metacurate.pipeline.match", "write_json", "write_json (match)"),
     ("metacurate.pipeline.balance", "_balance_parts", "balance stage: workers"),
-    ("metacurate.pipeline.balance", "count_parts", "count kept entries"),
     ("metacurate.pipeline.balance", "load_metadata", "load metadata.json"),
     ("metacurate.pipeline.balance", "_card", "data card dict (_card)"),
     ("metacurate.pipeline.balance", "write_datacard", "write data card (md, json, png)"),

@@ -14,8 +14,7 @@ from metacurate import __version__
 from metacurate.balance.sampling import entry_probabilities, keep_decisions, pair_keys
 from metacurate.counting import (
     ENTRY_IDS,
-    count_ids,
-    count_part,
+    SparseCounts,
     t_for_tail_fraction,
     tail_fraction,
 )
@@ -50,7 +49,7 @@ class PartBalancer:
         table = pa.table({"text": ["warm up"], ENTRY_IDS: pa.array([[0]], pa.list_(pa.int32()))})
         keep_decisions(pair_keys(table, "text"), table[ENTRY_IDS], np.ones(1), self.seed)
 
-    def __call__(self, part: Path) -> tuple[dict, np.ndarray]:
+    def __call__(self, part: Path) -> tuple[dict, SparseCounts]:
         """The part's statistics and the entry counts of its kept rows."""
         table = pq.read_table(part)
         keep, prob = keep_decisions(
@@ -67,7 +66,7 @@ class PartBalancer:
             "expected_rows_kept": float(prob.sum()),
             "variance_rows_kept": float((prob * (1.0 - prob)).sum()),
         }
-        return stats, count_ids(kept[ENTRY_IDS], len(self.p))
+        return stats, SparseCounts.of(kept[ENTRY_IDS])
 
 
 def resolve_t(counts: np.ndarray, t: int | None, tail: float | None) -> tuple[int, float]:
@@ -155,10 +154,10 @@ def _balance_parts(
         for key in SUMMED:
             totals[key].add(stats[key])
 
-    def balanced(part: Path, result: tuple[dict, np.ndarray]) -> None:
+    def balanced(part: Path, result: tuple[dict, SparseCounts]) -> None:
         write_json(curated / rundir.part_marker(part.name), result[0])
         add(result[0])
-        np.add(counts_after, result[1], out=counts_after)
+        result[1].add_to(counts_after)
 
     def done(part: Path) -> bool:
         return rundir.part_done(curated, part.name)
@@ -166,7 +165,7 @@ def _balance_parts(
     # Parts done by an earlier run are counted from their files and markers.
     for part in run_step(engine, worker, parts, done, balanced, "balance"):
         add(json.loads((curated / rundir.part_marker(part.name)).read_text("utf-8")))
-        counts_after += count_part(curated / part.name, len(worker.p))
+        SparseCounts.of_part(curated / part.name).add_to(counts_after)
     return counts_after, {key: total.value for key, total in totals.items()}
 
 

@@ -90,7 +90,7 @@ def _never_over_a_run(curated: Path, out: Path) -> None:
     if Path(target).is_relative_to(os.path.realpath(curated)):
         raise OutputConflict(f"{out} is inside the curated folder it exports; choose another path")
     runs = (curated.parent, rundir.MATCH), (curated, rundir.BALANCE)
-    if any(target in rundir.recorded_files(folder, layout) for folder, layout in runs):
+    if any(rundir.records(folder, layout, target) for folder, layout in runs):
         raise OutputConflict(
             f"{out} is an input or output of the run it exports; choose another path"
         )

@@ -8,6 +8,7 @@ and never an input of the new run. A lock keeps a second run out of a folder whi
 
 import json
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from metacurate.datacard import JSON_NAME, MARKDOWN_NAME, PLOT_NAME
 from metacurate.errors import OutputConflict
-from metacurate.pipeline import dedup
+from metacurate.pipeline.dedup import NUMBERED_FILES as NUMBERED
 from metacurate.readers.base import part_name
 from metacurate.readers.sources import is_remote
 from metacurate.writers.atomic import TMP_MARK, make_folder, write_json
@@ -46,59 +47,94 @@ def part_done(folder: Path, part: str) -> bool:
 
 @dataclass(frozen=True)
 class Layout:
-    """The files one stage writes into its folder, as named by a run's manifest."""
+    """Which files one stage writes into its folder, as named by a run's manifest.
+
+    A predicate, not a list: a run of a million shards may write millions of files, and the
+    folder is checked, resumed and cleaned by scanning the files that are there, so no list of
+    every name a run might write is ever built.
+    """
 
     manifest: str
-    files: Callable[[dict], list[str]]  # manifest -> names relative to the folder
+    owns: Callable[[dict, str], bool]  # (manifest, name relative to the folder) -> written by it
+    folders: tuple[str, ...]  # the subfolders it writes into ("": the folder itself)
     # Later stages' runs in subfolders, made from this run's outputs: replaced along with it.
     dependents: tuple[str, "Layout"] | None = None
 
 
-def _parts(folder: str, count: int, suffixes: Iterable[str]) -> list[str]:
-    prefix = f"{folder}/" if folder else ""
-    return [f"{prefix}{part_name(i, count)}{suffix}" for i in range(count) for suffix in suffixes]
+_PART = re.compile(r"part-(\d+)(\.parquet|\.ids\.npy|\.json)")
+_NUMBERED = re.compile(r"(?:block|dups)-(\d+)\..*")
 
 
-def _staged(config: dict) -> list[str]:
+def _is_part(name: str, shards: int, suffixes: tuple[str, ...]) -> bool:
+    """``part-00003.parquet`` and the like, numbered as a run of ``shards`` shards names them."""
+    found = _PART.fullmatch(name)
+    return bool(
+        found
+        and found[2] in suffixes
+        and int(found[1]) < shards
+        and found[0] == part_name(int(found[1]), shards) + found[2]
+    )
+
+
+def _is_staged(config: dict, name: str) -> bool:
+    """The workers' files in ``staging/``: parts, their ids and markers, and the shuffle's blocks
+    and buckets (never more of either than shards)."""
+    folder, _, base = name.rpartition("/")
+    if folder != STAGING:
+        return False
     shards = len(config["shards"])
-    return [
-        *_parts(STAGING, shards, (".parquet", ".ids.npy", ".json")),
-        # The shuffle's blocks and buckets: never more of either than shards.
-        *(f"{STAGING}/{name(n)}" for n in range(shards) for name in dedup.NUMBERED_FILES),
-    ]
+    if _is_part(base, shards, (".parquet", ".ids.npy", ".json")):
+        return True
+    found = _NUMBERED.fullmatch(base)
+    return bool(
+        found and int(found[1]) < shards and any(f(int(found[1])) == base for f in NUMBERED)
+    )
+
+
+def _is_final_part(config: dict, name: str, folder: str) -> bool:
+    parent, _, base = name.rpartition("/")
+    return parent == folder and _is_part(base, len(config["shards"]), (".parquet", ".json"))
 
 
 BALANCE = Layout(
     "balance_run.json",
-    lambda c: [
-        *(name for part in c["parts"] for name in (part, part_marker(part))),
-        PLOT_NAME,
-        MARKDOWN_NAME,
-        JSON_NAME,
-        "balance_run.json",
-    ],
+    lambda c, name: (
+        name in {PLOT_NAME, MARKDOWN_NAME, JSON_NAME, "balance_run.json"}
+        or any(name in (part, part_marker(part)) for part in c["parts"])
+    ),
+    ("",),
 )
 MATCH = Layout(
     "match_run.json",
-    lambda c: [
-        *_staged(c),
-        *_parts(MATCHED, len(c["shards"]), (".parquet", ".json")),
-        COUNTS,
-        METADATA,
-        MATCH_SUMMARY,
-        "match_run.json",
-    ],
+    lambda c, name: (
+        name in {COUNTS, METADATA, MATCH_SUMMARY, "match_run.json"}
+        or _is_staged(c, name)
+        or _is_final_part(c, name, MATCHED)
+    ),
+    ("", STAGING, MATCHED),
     dependents=(CURATED_GLOB, BALANCE),
 )
 EXTRACT = Layout(
     "extract_run.json",
-    lambda c: [
-        *_staged(c),
-        *_parts("", len(c["shards"]), (".parquet", ".json")),
-        EXTRACT_SUMMARY,
-        "extract_run.json",
-    ],
+    lambda c, name: (
+        name in {EXTRACT_SUMMARY, "extract_run.json"}
+        or _is_staged(c, name)
+        or _is_final_part(c, name, "")
+    ),
+    ("", STAGING),
 )
+
+
+def existing(folder: Path, layout: Layout, config: dict) -> Iterator[str]:
+    """The files in ``folder`` that a run of ``config`` writes, relative to it, one at a time."""
+    for sub in layout.folders:
+        where = folder / sub
+        if not where.is_dir():
+            continue
+        for entry in os.scandir(where):
+            name = f"{sub}/{entry.name}" if sub else entry.name
+            if not entry.is_dir(follow_symlinks=False) and layout.owns(config, name):
+                yield name
 
 
 @contextmanager
@@ -146,17 +182,29 @@ def _read_manifest(folder: Path, layout: Layout) -> dict | None:
         ) from None
 
 
+def _outputs_among(folder: Path, layout: Layout, config: dict, paths: set[str]) -> list[str]:
+    """Those of the real ``paths`` that a run of ``config`` in ``folder`` writes (however its
+    subfolders are linked)."""
+    found = []
+    for sub in layout.folders:
+        real_sub = _real(folder / sub)
+        for path in paths:
+            parent, base = os.path.split(path)
+            if parent == real_sub and layout.owns(config, f"{sub}/{base}" if sub else base):
+                found.append(path)
+    return found
+
+
 def _prepare(folder: Path, layout: Layout, config: dict, inputs: set[str], overwrite: bool) -> bool:
     config = json.loads(json.dumps(config))  # tuples -> lists, as read back from disk
-    planned = [folder / name for name in layout.files(config)]
-    for path, real in zip(planned, _real_all(planned), strict=True):
-        if real in inputs:
-            raise OutputConflict(
-                f"{path} is an input of this run and one of its outputs; choose another --out"
-            )
+    clash = _outputs_among(folder, layout, config, inputs)
+    if clash:
+        raise OutputConflict(
+            f"{clash[0]} is an input of this run and one of its outputs; choose another --out"
+        )
     old = _read_manifest(folder, layout)
     if old == config:
-        remove_stale_temporaries(planned)
+        remove_stale_temporaries(folder, layout, config)
         return True
     if old is not None and not overwrite:
         differs = sorted(k for k in old.keys() | config.keys() if old.get(k) != config.get(k))
@@ -166,11 +214,12 @@ def _prepare(folder: Path, layout: Layout, config: dict, inputs: set[str], overw
         )
     if old is not None:
         _replace(folder, layout, old, inputs)
-    unknown = [path for path in planned if path.exists()]
-    if unknown:
+    unknown = existing(folder, layout, config)
+    first = next(unknown, None)
+    if first is not None:
+        more = sum(1 for _ in unknown)
         raise OutputConflict(
-            f"{folder} holds {unknown[0].relative_to(folder)}"
-            f"{f' and {len(unknown) - 1} more files' if len(unknown) > 1 else ''} that no"
+            f"{folder} holds {first}{f' and {more} more files' if more else ''} that no"
             " metacurate run recorded writing; move them or choose another --out"
         )
     write_json(folder / layout.manifest, config)
@@ -190,64 +239,69 @@ def _replace(folder: Path, layout: Layout, old: dict, inputs: set[str]) -> None:
                     held.enter_context(lock(sub))
                     runs.append((sub, dependent, manifest))
         try:
-            doomed = [root / name for root, lay, manifest in runs for name in lay.files(manifest)]
+            for root, lay, manifest in runs:
+                clash = _outputs_among(root, lay, manifest, inputs)
+                if clash:
+                    raise OutputConflict(
+                        f"--overwrite would delete {clash[0]}, an input of this run; move it or"
+                        " choose another --out"
+                    )
+            for root, lay, manifest in runs:
+                remove(root, lay, manifest)
+                if root != folder:  # a dependent run's folder goes with its files
+                    _remove_if_empty(root)
         except (KeyError, TypeError):
             raise OutputConflict(
                 f"{folder} holds a run of an older metacurate that does not list its files;"
                 " remove it yourself or choose another --out"
             ) from None
-        for path, real in zip(doomed, _real_all(doomed), strict=True):
-            if real in inputs and path.is_file():
-                raise OutputConflict(
-                    f"--overwrite would delete {path}, an input of this run; move it or choose"
-                    " another --out"
-                )
-        remove(folder, doomed)
 
 
-def recorded_files(folder: Path, layout: Layout) -> set[str]:
-    """The real paths of the files a run of ``layout`` in ``folder`` recorded writing or
-    reading (none where no such run is there)."""
+def records(folder: Path, layout: Layout, path: str) -> bool:
+    """Whether the run of ``layout`` in ``folder`` (if any) read or wrote the file at the real
+    ``path``."""
     manifest = _read_manifest(folder, layout)
     if manifest is None:
-        return set()
+        return False
     inputs = {entry["path"] for entry in manifest.get("inputs", [])}
-    return inputs | set(_real_all(folder / name for name in layout.files(manifest)))
+    return path in inputs or bool(_outputs_among(folder, layout, manifest, {path}))
 
 
-def staged_files(folder: Path, config: dict) -> list[Path]:
-    """The workers' parts of a match or extract run, dropped once the stage completes."""
-    return [folder / name for name in _staged(config)]
+def remove(folder: Path, layout: Layout, config: dict) -> None:
+    """Remove the files a run of ``config`` wrote in ``folder`` (and their temporaries), one at
+    a time as they are found, then the subfolders they leave empty."""
+    remove_stale_temporaries(folder, layout, config)
+    for name in existing(folder, layout, config):
+        (folder / name).unlink(missing_ok=True)
+    for sub in layout.folders:
+        if sub:
+            _remove_if_empty(folder / sub)
 
 
-def remove(folder: Path, paths: list[Path]) -> None:
-    """Remove these files of ``folder`` (and their temporaries), then the folders they leave
-    empty."""
-    remove_stale_temporaries(paths)
-    for path in paths:
-        path.unlink(missing_ok=True)
-    _remove_empty_folders(folder, paths)
+def drop_staging(folder: Path, config: dict) -> None:
+    """Remove the workers' files of a completed match or extract run (``staging/``)."""
+    only_staging = Layout("", lambda c, name: _is_staged(c, name), (STAGING,))
+    remove(folder, only_staging, config)
 
 
-def _remove_empty_folders(folder: Path, removed: list[Path]) -> None:
-    """Folders the earlier run made that hold nothing else now (deepest first); a dependent
-    run's lock goes with its folder."""
-    parents = {p for path in removed for p in path.parents if folder in p.parents}
-    for parent in sorted(parents, key=lambda p: len(p.parts), reverse=True):
-        if parent.is_dir() and {entry.name for entry in parent.iterdir()} <= {LOCK}:
-            (parent / LOCK).unlink(missing_ok=True)
-            parent.rmdir()
+def _remove_if_empty(folder: Path) -> None:
+    """A folder the run made that holds nothing else now; a run's lock goes with its folder."""
+    if folder.is_dir() and {entry.name for entry in folder.iterdir()} <= {LOCK}:
+        (folder / LOCK).unlink(missing_ok=True)
+        folder.rmdir()
 
 
-def remove_stale_temporaries(paths: Iterable[Path]) -> None:
-    """Temporaries of these files left by a killed run: never complete, safe to delete."""
-    by_folder: dict[Path, set[str]] = {}
-    for path in paths:
-        by_folder.setdefault(path.parent, set()).add(path.name)
-    for parent, names in by_folder.items():
-        if not parent.is_dir():
+def remove_stale_temporaries(folder: Path, layout: Layout, config: dict) -> None:
+    """Temporaries of the run's files left by a killed run: never complete, safe to delete."""
+    for sub in layout.folders:
+        where = folder / sub
+        if not where.is_dir():
             continue
-        for entry in os.scandir(parent):
+        for entry in os.scandir(where):
             name, mark, _pid = entry.name[1:].partition(TMP_MARK)
-            if entry.name.startswith(".") and mark and name in names:
+            if (
+                entry.name.startswith(".")
+                and mark
+                and layout.owns(config, f"{sub}/{name}" if sub else name)
+            ):
                 os.unlink(entry.path)

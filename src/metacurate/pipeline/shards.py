@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from metacurate import __version__
-from metacurate.counting import ENTRY_IDS, count_ids, count_part
+from metacurate.counting import ENTRY_IDS, SparseCounts
 from metacurate.engine import Engine, describe
 from metacurate.filters.dedup import pair_ids
 from metacurate.filters.language import LanguageFilter
@@ -154,7 +154,7 @@ class Publisher:
     n_entries: int | None  # None: not matching, nothing to count
     blocks: dedup.Blocks | None  # None: no de-duplication
 
-    def __call__(self, shard: Shard) -> tuple[PartStats, np.ndarray | None]:
+    def __call__(self, shard: Shard) -> tuple[PartStats, SparseCounts | None]:
         stats = PartStats.from_json(_read_json(self.staging_dir / rundir.part_marker(shard.name)))
         dups = (
             dedup.duplicate_rows(self.blocks, shard.index)
@@ -179,14 +179,14 @@ class Publisher:
             os.replace(staged, final)  # nothing to drop: move, no copy
         return stats, self._count(final)
 
-    def _count(self, rows: pa.Table | Path | None) -> np.ndarray | None:
+    def _count(self, rows: pa.Table | Path | None) -> SparseCounts | None:
         if self.n_entries is None:
             return None
         if rows is None:
-            return np.zeros(self.n_entries, np.uint64)
+            return SparseCounts.of(pa.array([], pa.list_(pa.int32())))
         if isinstance(rows, Path):
-            return count_part(rows, self.n_entries)
-        return count_ids(rows[ENTRY_IDS], self.n_entries)
+            return SparseCounts.of_part(rows)
+        return SparseCounts.of(rows[ENTRY_IDS])
 
 
 def _read_json(path: Path) -> dict:
@@ -283,19 +283,19 @@ def _publish(
     final_dir.mkdir(parents=True, exist_ok=True)
     counts = None if publisher.n_entries is None else np.zeros(publisher.n_entries, np.uint64)
 
-    def published(shard: Shard, result: tuple[PartStats, np.ndarray | None]) -> None:
+    def published(shard: Shard, result: tuple[PartStats, SparseCounts | None]) -> None:
         stats, part_counts = result
         write_json(final_dir / rundir.part_marker(shard.name), stats.to_json())
         totals.add(shard.index, stats)
         if counts is not None:
-            np.add(counts, part_counts, out=counts)
+            part_counts.add_to(counts)
 
     done = lambda s: (final_dir / rundir.part_marker(s.name)).exists()  # noqa: E731
     for shard in run_step(engine, publisher, shards, done, published, "publish"):
         stats = PartStats.from_json(_read_json(final_dir / rundir.part_marker(shard.name)))
         totals.add(shard.index, stats)
         if counts is not None and stats.parquet:
-            counts += count_part(final_dir / stats.parquet, len(counts))
+            SparseCounts.of_part(final_dir / stats.parquet).add_to(counts)
     return counts
 
 
@@ -366,4 +366,4 @@ def run_stage(
 def finish(summary_path: Path, summary: dict, config: dict) -> None:
     """Write the summary (it marks the stage complete), then drop the staged parts."""
     write_json(summary_path, summary)
-    rundir.remove(summary_path.parent, rundir.staged_files(summary_path.parent, config))
+    rundir.drop_staging(summary_path.parent, config)
