@@ -30,7 +30,9 @@ from metacurate.filters.dedup import SeenPairs
 from metacurate.writers.atomic import write_npy
 
 IDS_PER_BUCKET = 8_000_000
-IDS_PER_BLOCK = 8_000_000
+# A combiner holds its block about five times over while sorting (ids, shard numbers, the order,
+# the sorted copy): measured 1.18 GB at 8M ids, so blocks of 4M stay near 600 MB.
+IDS_PER_BLOCK = 4_000_000
 _ID_SPACE = 1 << 64
 
 
