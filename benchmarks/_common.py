@@ -198,13 +198,16 @@ def code_version() -> str:
 # --------------------------------------------------------------------------------------
 
 
-def proc_status_kib(pid: int | str = "self") -> dict[str, int]:
-    """VmRSS / VmHWM (KiB) of a process from /proc; empty if it is gone."""
+def proc_status_kib(
+    pid: int | str = "self", fields: tuple[str, ...] = ("VmRSS:", "VmHWM:")
+) -> dict[str, int]:
+    """These fields (KiB) of a process's /proc status, VmRSS and VmHWM by default; empty if it
+    is gone."""
     out: dict[str, int] = {}
     try:
         with open(f"/proc/{pid}/status", encoding="utf-8") as f:
             for line in f:
-                if line.startswith(("VmRSS:", "VmHWM:")):
+                if line.startswith(fields):
                     key, value = line.split(":", 1)
                     out[key] = int(value.split()[0])
     except OSError:

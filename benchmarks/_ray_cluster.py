@@ -167,16 +167,7 @@ class LocalCluster:
 
 
 def _rss_split(pid: int) -> dict[str, int]:
-    out = {}
-    try:
-        with open(f"/proc/{pid}/status", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith(("RssAnon:", "RssShmem:")):
-                    key, value = line.split(":", 1)
-                    out[key] = int(value.split()[0])
-    except OSError:
-        pass
-    return out
+    return proc_status_kib(pid, ("RssAnon:", "RssShmem:"))
 
 
 def _environ(pid: int) -> bytes:
