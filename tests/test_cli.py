@@ -136,3 +136,12 @@ def test_engine_options_that_cannot_apply_are_one_line_errors(tmp_path):
         result = runner.invoke(app, ["match", str(pool), "--out", str(tmp_path / "o"), *options])
         assert result.exit_code == 2 and said in result.output, result.output
         assert not (tmp_path / "o").exists()
+
+
+def test_an_output_url_is_refused_not_made_a_local_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for args in (["match", "x.parquet", "--out", "s3://bucket/out"], ["balance", "gs://b/out"]):
+        result = runner.invoke(app, [*args, "--t", "5"] if args[0] == "balance" else args)
+        assert result.exit_code == 2, result.output
+        assert "not supported yet" in result.output and "://" in result.output
+    assert list(tmp_path.iterdir()) == []

@@ -45,7 +45,22 @@ app = typer.Typer(
 DEMO_T = 10
 PAPER_T = 20_000
 
-Out = Annotated[Path, typer.Option("--out", "-o", help="Output folder.")]
+
+def _local_folder(path: Path | None) -> Path | None:
+    """Outputs go to local (or shared) folders for now: a URL given as one would become a local
+    folder named ``s3:``."""
+    if path is not None and str(path).lower().startswith(("s3:/", "gs:/", "http:/", "https:/")):
+        _fail(
+            InputError(
+                f"{str(path).replace(':/', '://', 1)}: outputs on an object store or URL are not"
+                " supported yet; give a local"
+                " or shared folder (inputs may be URLs)"
+            )
+        )
+    return path
+
+
+Out = Annotated[Path, typer.Option("--out", "-o", help="Output folder.", callback=_local_folder)]
 MetadataOpt = Annotated[
     Path | None,
     typer.Option(
@@ -293,7 +308,9 @@ def extract(
 
 @app.command()
 def balance(
-    out: Annotated[Path, typer.Argument(help="Folder of an earlier `match` run.")],
+    out: Annotated[
+        Path, typer.Argument(help="Folder of an earlier `match` run.", callback=_local_folder)
+    ],
     t: TOpt = None,
     tail_fraction: TailOpt = None,
     seed: Seed = 0,
