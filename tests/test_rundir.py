@@ -295,9 +295,9 @@ def test_part_names_sort_in_input_order_past_99999_parts():
         "staging/part-100000.ids.npy",
         "staging/dups-00007.json",
     ):
-        assert MATCH.owns(config, name), name
+        assert MATCH.owner(config)(name), name
     for name in ("matched/part-123456.parquet", "matched/part-00003.parquet", "staging/notes.txt"):
-        assert not MATCH.owns(config, name), name
+        assert not MATCH.owner(config)(name), name
 
 
 def test_a_folder_of_another_metacurate_version_is_not_resumed(tmp_path, dog_cat_metadata):

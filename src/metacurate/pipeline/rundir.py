@@ -55,7 +55,8 @@ class Layout:
     """
 
     manifest: str
-    owns: Callable[[dict, str], bool]  # (manifest, name relative to the folder) -> written by it
+    # manifest -> (name relative to the folder -> whether a run of that manifest writes it)
+    owner: Callable[[dict], Callable[[str], bool]]
     folders: tuple[str, ...]  # the subfolders it writes into ("": the folder itself)
     # Later stages' runs in subfolders, made from this run's outputs: replaced along with it.
     dependents: tuple[str, "Layout"] | None = None
@@ -96,44 +97,43 @@ def _is_final_part(config: dict, name: str, folder: str) -> bool:
     return parent == folder and _is_part(base, len(config["shards"]), (".parquet", ".json"))
 
 
-BALANCE = Layout(
-    "balance_run.json",
-    lambda c, name: (
-        name in {PLOT_NAME, MARKDOWN_NAME, JSON_NAME, "balance_run.json"}
-        or any(name in (part, part_marker(part)) for part in c["parts"])
-    ),
-    ("",),
-)
+def _balance_owner(config: dict) -> Callable[[str], bool]:
+    names = {PLOT_NAME, MARKDOWN_NAME, JSON_NAME, "balance_run.json"}
+    names.update(name for part in config["parts"] for name in (part, part_marker(part)))
+    return names.__contains__
+
+
+def _match_owner(config: dict) -> Callable[[str], bool]:
+    names = {COUNTS, METADATA, MATCH_SUMMARY, "match_run.json"}
+    return lambda name: (
+        name in names or _is_staged(config, name) or _is_final_part(config, name, MATCHED)
+    )
+
+
+def _extract_owner(config: dict) -> Callable[[str], bool]:
+    names = {EXTRACT_SUMMARY, "extract_run.json"}
+    return lambda name: (
+        name in names or _is_staged(config, name) or _is_final_part(config, name, "")
+    )
+
+
+BALANCE = Layout("balance_run.json", _balance_owner, ("",))
 MATCH = Layout(
-    "match_run.json",
-    lambda c, name: (
-        name in {COUNTS, METADATA, MATCH_SUMMARY, "match_run.json"}
-        or _is_staged(c, name)
-        or _is_final_part(c, name, MATCHED)
-    ),
-    ("", STAGING, MATCHED),
-    dependents=(CURATED_GLOB, BALANCE),
+    "match_run.json", _match_owner, ("", STAGING, MATCHED), dependents=(CURATED_GLOB, BALANCE)
 )
-EXTRACT = Layout(
-    "extract_run.json",
-    lambda c, name: (
-        name in {EXTRACT_SUMMARY, "extract_run.json"}
-        or _is_staged(c, name)
-        or _is_final_part(c, name, "")
-    ),
-    ("", STAGING),
-)
+EXTRACT = Layout("extract_run.json", _extract_owner, ("", STAGING))
 
 
 def existing(folder: Path, layout: Layout, config: dict) -> Iterator[str]:
     """The files in ``folder`` that a run of ``config`` writes, relative to it, one at a time."""
+    owns = layout.owner(config)
     for sub in layout.folders:
         where = folder / sub
         if not where.is_dir():
             continue
         for entry in os.scandir(where):
             name = f"{sub}/{entry.name}" if sub else entry.name
-            if not entry.is_dir(follow_symlinks=False) and layout.owns(config, name):
+            if not entry.is_dir(follow_symlinks=False) and owns(name):
                 yield name
 
 
@@ -185,12 +185,13 @@ def _read_manifest(folder: Path, layout: Layout) -> dict | None:
 def _outputs_among(folder: Path, layout: Layout, config: dict, paths: set[str]) -> list[str]:
     """Those of the real ``paths`` that a run of ``config`` in ``folder`` writes (however its
     subfolders are linked)."""
+    owns = layout.owner(config)
     found = []
     for sub in layout.folders:
         real_sub = _real(folder / sub)
         for path in paths:
             parent, base = os.path.split(path)
-            if parent == real_sub and layout.owns(config, f"{sub}/{base}" if sub else base):
+            if parent == real_sub and owns(f"{sub}/{base}" if sub else base):
                 found.append(path)
     return found
 
@@ -280,7 +281,7 @@ def remove(folder: Path, layout: Layout, config: dict) -> None:
 
 def drop_staging(folder: Path, config: dict) -> None:
     """Remove the workers' files of a completed match or extract run (``staging/``)."""
-    only_staging = Layout("", lambda c, name: _is_staged(c, name), (STAGING,))
+    only_staging = Layout("", lambda c: lambda name: _is_staged(c, name), (STAGING,))
     remove(folder, only_staging, config)
 
 
@@ -293,15 +294,12 @@ def _remove_if_empty(folder: Path) -> None:
 
 def remove_stale_temporaries(folder: Path, layout: Layout, config: dict) -> None:
     """Temporaries of the run's files left by a killed run: never complete, safe to delete."""
+    owns = layout.owner(config)
     for sub in layout.folders:
         where = folder / sub
         if not where.is_dir():
             continue
         for entry in os.scandir(where):
             name, mark, _pid = entry.name[1:].partition(TMP_MARK)
-            if (
-                entry.name.startswith(".")
-                and mark
-                and layout.owns(config, f"{sub}/{name}" if sub else name)
-            ):
+            if entry.name.startswith(".") and mark and owns(f"{sub}/{name}" if sub else name):
                 os.unlink(entry.path)
