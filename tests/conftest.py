@@ -94,6 +94,7 @@ class RangeServer:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.requests: list[tuple[str, str | None]] = []  # (file, Range header) of each GET
+        self.ranges = True  # False: ignore Range headers and send whole files, as many servers do
         self._faults: dict[str, list[int]] = {}
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _RangeHandler)
@@ -144,13 +145,14 @@ class _RangeHandler(BaseHTTPRequestHandler):
             return
         data = path.read_bytes()
         start, end = 0, len(data)
-        wanted = self.headers.get("Range")
+        wanted = self.headers.get("Range") if owner.ranges else None
         if wanted:
             first, _, last = wanted.removeprefix("bytes=").partition("-")
             start, end = int(first), min(int(last) + 1 if last else len(data), len(data))
         self.send_response(206 if wanted else 200)
         self.send_header("Content-Length", str(end - start))
-        self.send_header("Accept-Ranges", "bytes")
+        if owner.ranges:
+            self.send_header("Accept-Ranges", "bytes")
         self.send_header("ETag", f'"{hashlib.sha256(data).hexdigest()[:16]}"')
         if wanted:
             self.send_header("Content-Range", f"bytes {start}-{end - 1}/{len(data)}")

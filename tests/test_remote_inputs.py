@@ -136,6 +136,18 @@ def test_http_inputs_give_the_same_run_as_local(tmp_path, http_server, warc_dir)
     assert identity["bytes"] == (local / "pool.csv").stat().st_size and "etag" in identity
 
 
+def test_a_server_without_byte_ranges_is_read_as_a_stream(tmp_path, http_server, warc_dir):
+    """Many HTTP servers ignore Range headers: every format still reads the same rows (a
+    Parquet file from the start too), and a connection dropped mid-file starts it again."""
+    http_server.ranges = False
+    local = _write_inputs(tmp_path / "in", warc_dir)
+    _write_inputs(http_server.root, warc_dir)
+    http_server.fail(NAMES[0], 3000)
+    want = _match([str(local / name) for name in NAMES], tmp_path / "local")
+    got = _match([http_server.url + name for name in NAMES], tmp_path / "remote")
+    _same_run(got, want, http_server.url, f"{local}/")
+
+
 def test_local_identity_is_what_earlier_runs_recorded(tmp_path):
     """Run folders made before URLs were read must still resume: same keys, same values."""
     path = tmp_path / "a.csv"

@@ -37,6 +37,8 @@ REMOTE_BUFFER_BYTES = 8 << 20
 HTTP_CONNECT_TIMEOUT_S = 30
 HTTP_READ_TIMEOUT_S = 60
 GCS_RETRY_S = 10
+# How fsspec says that an HTTP server ignored a byte range.
+NO_RANGES = "support range requests"
 # What a filesystem object is configured from: a new setting gets a new filesystem.
 SETTINGS = (
     "AWS_ACCESS_KEY_ID",
@@ -135,6 +137,9 @@ class _RemoteFile(io.RawIOBase):
         self._url, self._size, self._handle = url, size, handle
         self._pos = 0  # where the next read starts
         self._at = 0  # where the handle is
+        # A server without byte ranges is read as one stream from the start: forward seeks
+        # skip, backward ones (and a retry) start it again.
+        self._streaming = False
 
     def readable(self) -> bool:
         return True
@@ -165,13 +170,20 @@ class _RemoteFile(io.RawIOBase):
 
     def _read(self, n: int) -> bytes:
         try:
+            if self._streaming and self._pos < self._at:
+                self._drop()
             if self._handle is None:
-                self._handle, _ = _open_handle(self._url)
+                self._handle, _ = _open_handle(self._url, self._streaming)
                 self._at = 0
             if self._at != self._pos:
-                self._handle.seek(self._pos)
-                self._at = self._pos
+                self._move_to(self._pos)
             data = self._handle.read(n)
+        except ValueError as err:
+            self._drop()
+            if self._streaming or NO_RANGES not in str(err):
+                raise
+            self._streaming = True
+            return self._read(n)
         except BaseException:
             self._drop()
             raise
@@ -180,6 +192,16 @@ class _RemoteFile(io.RawIOBase):
             raise ConnectionError(f"no data at offset {self._pos} of {self._size}")
         self._at += len(data)
         return data
+
+    def _move_to(self, offset: int) -> None:
+        if not self._streaming:
+            self._handle.seek(offset)
+        while self._streaming and self._at < offset:
+            skipped = self._handle.read(min(offset - self._at, REMOTE_BUFFER_BYTES))
+            if not skipped:
+                raise ConnectionError(f"no data at offset {self._at} of {self._size}")
+            self._at += len(skipped)
+        self._at = offset
 
     def _drop(self) -> None:
         handle, self._handle = self._handle, None
@@ -310,8 +332,9 @@ def _fetch_info(url: str) -> dict:
     return {"kind": "file", "bytes": found.get("size"), **version}
 
 
-def _open_handle(url: str):
-    """(a fresh handle on the remote file, its size)."""
+def _open_handle(url: str, streaming: bool = False):
+    """(a fresh handle on the remote file, its size); ``streaming``: read from the start with
+    no byte ranges, for a server that has none."""
     fs, where = _filesystem(url)
     if _is_arrow(fs):
         handle = fs.open_input_file(where)
@@ -321,6 +344,8 @@ def _open_handle(url: str):
     size = _INFO[url]["bytes"]
     if size is None:
         raise InputError(f"{url}: the server does not give the file's size, which reading needs")
+    if streaming:
+        return fs.open(where, "rb", block_size=0), size
     handle = fs.open(where, "rb", block_size=REMOTE_BUFFER_BYTES, cache_type="none", size=size)
     return handle, size
 
