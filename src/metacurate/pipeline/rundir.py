@@ -124,17 +124,25 @@ MATCH = Layout(
 EXTRACT = Layout("extract_run.json", _extract_owner, ("", STAGING))
 
 
+def _entries(folder: Path, layout: Layout) -> Iterator[tuple[str, os.DirEntry]]:
+    """(subfolder, entry) of everything in the layout's folders, one at a time."""
+    for sub in layout.folders:
+        where = folder / sub
+        if where.is_dir():
+            for entry in os.scandir(where):
+                yield sub, entry
+
+
+def _named(sub: str, name: str) -> str:
+    return f"{sub}/{name}" if sub else name
+
+
 def existing(folder: Path, layout: Layout, config: dict) -> Iterator[str]:
     """The files in ``folder`` that a run of ``config`` writes, relative to it, one at a time."""
     owns = layout.owner(config)
-    for sub in layout.folders:
-        where = folder / sub
-        if not where.is_dir():
-            continue
-        for entry in os.scandir(where):
-            name = f"{sub}/{entry.name}" if sub else entry.name
-            if not entry.is_dir(follow_symlinks=False) and owns(name):
-                yield name
+    for sub, entry in _entries(folder, layout):
+        if not entry.is_dir(follow_symlinks=False) and owns(_named(sub, entry.name)):
+            yield _named(sub, entry.name)
 
 
 @contextmanager
@@ -191,7 +199,7 @@ def _outputs_among(folder: Path, layout: Layout, config: dict, paths: set[str]) 
         real_sub = _real(folder / sub)
         for path in paths:
             parent, base = os.path.split(path)
-            if parent == real_sub and owns(f"{sub}/{base}" if sub else base):
+            if parent == real_sub and owns(_named(sub, base)):
                 found.append(path)
     return found
 
@@ -295,11 +303,7 @@ def _remove_if_empty(folder: Path) -> None:
 def remove_stale_temporaries(folder: Path, layout: Layout, config: dict) -> None:
     """Temporaries of the run's files left by a killed run: never complete, safe to delete."""
     owns = layout.owner(config)
-    for sub in layout.folders:
-        where = folder / sub
-        if not where.is_dir():
-            continue
-        for entry in os.scandir(where):
-            name, mark, _pid = entry.name[1:].partition(TMP_MARK)
-            if entry.name.startswith(".") and mark and owns(f"{sub}/{name}" if sub else name):
-                os.unlink(entry.path)
+    for sub, entry in _entries(folder, layout):
+        name, mark, _pid = entry.name[1:].partition(TMP_MARK)
+        if entry.name.startswith(".") and mark and owns(_named(sub, name)):
+            os.unlink(entry.path)
