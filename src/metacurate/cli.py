@@ -168,6 +168,13 @@ def _engine(name: str, workers: int | None, address: str | None) -> Engine:
     return make_engine(name, workers, address)
 
 
+def _engine_said(engine: dict) -> str:
+    workers = engine["workers"]
+    if engine["engine"] == "ray":
+        return f"ray ({f'{workers} CPUs' if workers else 'the cluster'})"
+    return f"local ({workers} worker{'s' if workers != 1 else ''})"
+
+
 def _print_match(summary: dict) -> None:
     table = Table(title="match", show_header=False, title_justify="left")
     read = summary["rows_read"]
@@ -176,6 +183,7 @@ def _print_match(summary: dict) -> None:
         f"{len(summary['inputs'])} files, {summary['shards']} shards "
         f"({summary['shards_resumed']} resumed)",
     )
+    table.add_row("engine", _engine_said(summary["engine"]))
     table.add_row(
         "metadata",
         f"{summary['metadata']['origin']}: {summary['metadata']['entries']:,} "
@@ -223,6 +231,7 @@ def _print_extract(summary: dict) -> None:
         "inputs",
         f"{len(summary['inputs'])} files ({summary['shards_resumed']} resumed)",
     )
+    table.add_row("engine", _engine_said(summary["engine"]))
     table.add_row("pairs read", f"{summary['rows_read']:,}")
     table.add_row("empty or null text", f"{summary['rows_empty_text']:,}")
     _print_filters(table, summary)
