@@ -33,7 +33,7 @@ def _shuffled(tmp_path, shards, buckets: int, starts: tuple[int, ...]) -> set[tu
         parts.append(name)
     blocks = dedup.Blocks(tmp_path, tuple(parts), starts)
     numbers = range(len(starts))
-    combiner = dedup.BlockCombiner(blocks)
+    combiner = dedup.BlockCombiner(blocks, buckets)
     for block in reversed(numbers):  # any order: each task is independent of its siblings
         combiner(block)
     reducer = dedup.BucketReducer(blocks, buckets)
@@ -75,8 +75,11 @@ def test_rows_without_an_image_id_are_left_out_of_the_id_file():
 
 def test_buckets_cut_the_id_space_into_contiguous_ranges():
     ids = np.array([[h, 1] for h in (1, 2**62, 2**63, 2**64 - 1)], np.uint64)
+    assert dedup.bucket_of(ids[:, 0], 4).tolist() == [0, 1, 2, 3]
     slices = [dedup.bucket_slice(ids, b, 4)[:, 0].tolist() for b in range(4)]
     assert slices == [[1], [2**62], [2**63], [2**64 - 1]]
+    grouped = np.array([[5, 1], [3, 1], [2**63 + 9, 1], [2**63, 1]], np.uint64)  # not sorted
+    assert dedup.bucket_slice(grouped, 1, 2)[:, 0].tolist() == [2**63 + 9, 2**63]
 
 
 def test_blocks_group_consecutive_shards_by_their_ids(monkeypatch):

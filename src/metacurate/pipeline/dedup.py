@@ -4,14 +4,14 @@ Each shard's worker writes the pair ids of its rows with their row numbers (``pa
 rows of ``[id_hi, id_lo, row]``; rows without an image id are never duplicates and are left
 out). Then, each step a map over small tasks that the engine spreads:
 
-1. combine: consecutive shards are grouped into blocks of about ``IDS_PER_BLOCK`` ids; each
-   block's ids, with their shard numbers, are sorted by ``id_hi`` into one file
-   (``block-K.ids.npy``). A reducer then reads one slice per block, not one per shard: a run of
-   a million shards is a thousand blocks.
-2. reduce: the id space is cut into ``buckets`` ranges of ``id_hi``. One reducer per bucket reads
-   its slice of every block in input order and keeps the first occurrence of each id
-   (``SeenPairs``, so exactly the pairs one pass over the whole run would keep); it writes the
-   ``[shard, row]`` of every later occurrence (``dups-B.npy``).
+1. combine: consecutive shards are grouped into blocks of about ``IDS_PER_BLOCK`` ids. The id
+   space is cut into ``buckets`` ranges of ``id_hi``; each block's ids, with their shard
+   numbers, are grouped by bucket into one file (``block-K.ids.npy``), each bucket's ids still
+   in input order. A reducer then reads one slice per block, not one per shard: a run of a
+   million shards is a thousand blocks.
+2. reduce: one reducer per bucket reads its slice of every block in input order and keeps the
+   first occurrence of each id (``SeenPairs``, so exactly the pairs one pass over the whole run
+   would keep); it writes the ``[shard, row]`` of every later occurrence (``dups-B.npy``).
 3. split: each block gathers its shards' later occurrences from every bucket
    (``block-K.dups.npy``), so that publishing a shard reads one small file.
 
@@ -108,8 +108,15 @@ def _first_at_least(column: np.ndarray, value: int) -> int:
     return int(np.searchsorted(column, np.uint64(value), side="left"))
 
 
+def bucket_of(id_hi: np.ndarray, buckets: int) -> np.ndarray:
+    """The bucket of each ``id_hi``."""
+    return np.searchsorted(np.array(_edges(buckets), np.uint64), id_hi, side="right") - 1
+
+
 def bucket_slice(ids: np.ndarray, bucket: int, buckets: int) -> np.ndarray:
-    """The rows of ``ids`` (sorted by ``id_hi``) whose ``id_hi`` falls in ``bucket``."""
+    """The rows of ``ids`` (grouped by bucket in bucket order) whose ``id_hi`` falls in
+    ``bucket``. Grouped is enough for a binary search: every row before a bucket's first has a
+    smaller ``id_hi`` than its edge, every row from it on one at least as large."""
     edges = _edges(buckets)
     start = _first_at_least(ids[:, 0], edges[bucket])
     stop = _first_at_least(ids[:, 0], edges[bucket + 1]) if bucket + 1 < buckets else len(ids)
@@ -149,9 +156,10 @@ class Blocks:
 @dataclass(frozen=True)
 class BlockCombiner:
     """Picklable step 1: a block's shards' ids -> one file of ``[id_hi, id_lo, shard, row]``
-    sorted by ``id_hi``."""
+    grouped by bucket, in input order within each."""
 
     blocks: Blocks
+    buckets: int
 
     def __call__(self, block: int) -> None:
         tables = [np.empty((0, 4), np.uint64)]
@@ -160,8 +168,10 @@ class BlockCombiner:
             if part is not None:
                 ids = self.blocks.load(ids_name(part))
                 tables.append(np.insert(ids, 2, shard, axis=1))
-        table = np.concatenate(tables)
-        write_npy(self.blocks.staging_dir / block_ids(block), table[np.argsort(table[:, 0])])
+        table = np.concatenate(tables)  # in input order: shards in order, rows in order
+        if self.buckets > 1:  # a stable grouping keeps each bucket's ids in input order
+            table = table[np.argsort(bucket_of(table[:, 0], self.buckets), kind="stable")]
+        write_npy(self.blocks.staging_dir / block_ids(block), table)
 
 
 @dataclass(frozen=True)
@@ -188,7 +198,6 @@ class BucketReducer:
         found = [np.empty((0, 2), np.uint64)]
         for block in range(len(self.blocks.starts)):
             chunk = bucket_slice(self.blocks.load(block_ids(block)), bucket, self.buckets)
-            chunk = chunk[np.lexsort((chunk[:, 3], chunk[:, 2]))]  # input order
             found.append(chunk[~seen.first_seen(chunk[:, :2]), 2:])
         dups = np.concatenate(found)
         write_npy(self.blocks.staging_dir / dups_name(bucket), dups)

@@ -247,7 +247,7 @@ def _deduplicate(staging: Path, shards: list[Shard], engine: Engine) -> tuple[di
 
     numbers = list(range(len(blocks.starts)))
     ignore = lambda number, result: None  # noqa: E731 (the file written is the marker)
-    combiner = dedup.BlockCombiner(blocks)
+    combiner = dedup.BlockCombiner(blocks, buckets)
     run_step(
         engine, combiner, numbers, written(dedup.block_ids), ignore, "combine ids", unit="blocks"
     )
