@@ -204,7 +204,9 @@ class LocalEngine:
         on_done: Callable[[Any, Any], None],
     ) -> None:
         """See the contract in ``metacurate.engine``: one task per worker is in flight."""
-        in_process = self.workers <= 1 or (isinstance(tasks, Sized) and len(tasks) <= 1)
+        # With a pool, even a lone task runs in a worker: the driver stays small (a step of one
+        # de-duplication bucket would hold up to 512 MB of ids in it).
+        in_process = self.workers <= 1 or (isinstance(tasks, Sized) and not tasks)
         if in_process or self.start == "fork":
             _setup(worker)  # here first: forked workers inherit what it loaded
         if in_process:
