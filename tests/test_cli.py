@@ -140,7 +140,11 @@ def test_engine_options_that_cannot_apply_are_one_line_errors(tmp_path):
 
 def test_an_output_url_is_refused_not_made_a_local_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    for args in (["match", "x.parquet", "--out", "s3://bucket/out"], ["balance", "gs://b/out"]):
+    for args in (
+        ["match", "x.parquet", "--out", "s3://bucket/out"],
+        ["balance", "gs://b/out"],
+        ["export", "curated", "s3://bucket/pool.parquet", "--to", "img2dataset"],
+    ):
         result = runner.invoke(app, [*args, "--t", "5"] if args[0] == "balance" else args)
         assert result.exit_code == 2, result.output
         assert "not supported yet" in result.output and "://" in result.output

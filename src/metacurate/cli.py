@@ -46,8 +46,8 @@ DEMO_T = 10
 PAPER_T = 20_000
 
 
-def _local_folder(path: Path | None) -> Path | None:
-    """Outputs go to local (or shared) folders for now: a URL given as one would become a local
+def _local_path(path: Path | None) -> Path | None:
+    """Outputs go to local (or shared) paths for now: a URL given as one would become a local
     folder named ``s3:``."""
     if path is not None and str(path).lower().startswith(("s3:/", "gs:/", "http:/", "https:/")):
         _fail(
@@ -60,7 +60,7 @@ def _local_folder(path: Path | None) -> Path | None:
     return path
 
 
-Out = Annotated[Path, typer.Option("--out", "-o", help="Output folder.", callback=_local_folder)]
+Out = Annotated[Path, typer.Option("--out", "-o", help="Output folder.", callback=_local_path)]
 MetadataOpt = Annotated[
     Path | None,
     typer.Option(
@@ -318,7 +318,7 @@ def extract(
 @app.command()
 def balance(
     out: Annotated[
-        Path, typer.Argument(help="Folder of an earlier `match` run.", callback=_local_folder)
+        Path, typer.Argument(help="Folder of an earlier `match` run.", callback=_local_path)
     ],
     t: TOpt = None,
     tail_fraction: TailOpt = None,
@@ -402,7 +402,10 @@ def export(
     curated: Annotated[Path, typer.Argument(help="A curated-t{T}-seed{S} folder of `balance`.")],
     out: Annotated[
         Path,
-        typer.Argument(help="img2dataset: the Parquet file to write; webdataset-json: a folder."),
+        typer.Argument(
+            help="img2dataset: the Parquet file to write; webdataset-json: a folder.",
+            callback=_local_path,
+        ),
     ],
     to: Annotated[str, typer.Option("--to", help=f"Format: {' or '.join(FORMATS)}.")],
     overwrite: Overwrite = False,

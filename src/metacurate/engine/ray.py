@@ -1,8 +1,8 @@
 """The Ray engine: one Ray core task per task, on a running cluster or on a local Ray it starts.
 
 Why core tasks and not Ray Data: a stage's task is a whole shard (read, match, write a part), so
-the scheduling unit is already coarse; measured here, Ray Data took 5-10x longer than one task per
-file for this work. The worker object is put in the object store once; each worker process
+the scheduling unit is already coarse, and issue 10 reports Ray Data 5-10x slower than one task
+per file for this work (not re-measured in this repository). The worker object is put in the object store once; each worker process
 fetches it and runs its ``setup()`` the first time it meets it, then keeps it, so the matcher's
 table and the language model are loaded once per process, not per task. At most ``in_flight``
 tasks are submitted at a time (``ray.wait`` for the first to finish), so a stream of a million
