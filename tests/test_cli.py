@@ -138,14 +138,22 @@ def test_engine_options_that_cannot_apply_are_one_line_errors(tmp_path):
         assert not (tmp_path / "o").exists()
 
 
-def test_an_output_url_is_refused_not_made_a_local_folder(tmp_path, monkeypatch):
+def test_an_output_url_that_cannot_hold_one_is_refused_not_made_a_local_folder(
+    tmp_path, monkeypatch
+):
+    """Run folders may be object-store prefixes; an export file, metadata or an HTTP URL may
+    not: each is refused in one line, and no local folder named ``s3:`` appears."""
     monkeypatch.chdir(tmp_path)
-    for args in (
-        ["match", "x.parquet", "--out", "s3://bucket/out"],
-        ["balance", "gs://b/out"],
-        ["export", "curated", "s3://bucket/pool.parquet", "--to", "img2dataset"],
+    pool = tmp_path / "pool.parquet"
+    pq.write_table(pa.table({"text": ["a cat"]}), pool)
+    for args, said in (
+        (["export", "curated", "s3://bucket/pool.parquet", "--to", "img2dataset"], "local"),
+        (["metadata", "build", "--out", "gs://b/metadata.json"], "local"),
+        (["match", str(pool), "--out", "https://example.com/out"], "only inputs"),
+        (["match", str(pool), "--out", "s3://"], "give a bucket"),
     ):
-        result = runner.invoke(app, [*args, "--t", "5"] if args[0] == "balance" else args)
+        result = runner.invoke(app, args)
         assert result.exit_code == 2, result.output
-        assert "not supported yet" in result.output and "://" in result.output
-    assert list(tmp_path.iterdir()) == []
+        assert said in result.output and "://" in result.output, result.output
+        assert len(result.output.strip().splitlines()) == 1, result.output
+    assert list(tmp_path.iterdir()) == [pool]

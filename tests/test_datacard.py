@@ -121,9 +121,9 @@ def realistic():
 
 def assert_written(out: Path, paths: dict[str, Path]) -> None:
     assert set(paths) == {"json", "markdown", "plot"}
-    assert paths["json"] == out / "datacard.json"
-    assert paths["markdown"] == out / "datacard.md"
-    assert paths["plot"] == out / "cumulative_counts.png"
+    assert str(paths["json"]) == str(out / "datacard.json")
+    assert str(paths["markdown"]) == str(out / "datacard.md")
+    assert str(paths["plot"]) == str(out / "cumulative_counts.png")
     for p in paths.values():
         assert p.is_file()
     assert sorted(os.listdir(out)) == ["cumulative_counts.png", "datacard.json", "datacard.md"]

@@ -1,13 +1,12 @@
 """The de-duplication shuffle (``pipeline/dedup.py``) keeps exactly the rows one pass over the
 whole run keeps, for any number of buckets, and whatever order the buckets are reduced in."""
 
-from pathlib import Path
-
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from metacurate.filters.dedup import SeenPairs
+from metacurate.location import Location
 from metacurate.pipeline import dedup
 
 
@@ -31,7 +30,7 @@ def _shuffled(tmp_path, shards, buckets: int, starts: tuple[int, ...]) -> set[tu
             continue
         np.save(tmp_path / dedup.ids_name(name), dedup.shard_ids(ids))
         parts.append(name)
-    blocks = dedup.Blocks(tmp_path, tuple(parts), starts)
+    blocks = dedup.Blocks(Location.of(tmp_path), tuple(parts), starts)
     numbers = range(len(starts))
     combiner = dedup.BlockCombiner(blocks, buckets)
     for block in reversed(numbers):  # any order: each task is independent of its siblings
@@ -76,24 +75,33 @@ def test_rows_without_an_image_id_are_left_out_of_the_id_file():
 def test_buckets_cut_the_id_space_into_contiguous_ranges():
     ids = np.array([[h, 1] for h in (1, 2**62, 2**63, 2**64 - 1)], np.uint64)
     assert dedup.bucket_of(ids[:, 0], 4).tolist() == [0, 1, 2, 3]
-    slices = [dedup.bucket_slice(ids, b, 4)[:, 0].tolist() for b in range(4)]
+    starts = dedup.group_starts(ids[:, 0], [b * 2**62 for b in range(4)])
+    slices = [ids[starts[b] : starts[b + 1], 0].tolist() for b in range(4)]
     assert slices == [[1], [2**62], [2**63], [2**64 - 1]]
+
+
+def test_a_group_is_read_alone_from_its_file(tmp_path):
+    """``read_group`` returns one group's rows (one ranged read), empty groups included."""
+    table = np.array([[1, 10], [1, 11], [4, 12], [9, 13]], np.uint64)
+    where = Location.of(tmp_path) / "grouped.npy"
+    dedup.write_grouped(where, table, [0, 1, 4, 5, 9])
+    groups = [dedup.read_group(where, g).tolist() for g in range(5)]
+    assert groups == [[], [[1, 10], [1, 11]], [[4, 12]], [], [[9, 13]]]
     grouped = np.array([[5, 1], [3, 1], [2**63 + 9, 1], [2**63, 1]], np.uint64)  # not sorted
-    assert dedup.bucket_slice(grouped, 1, 2)[:, 0].tolist() == [2**63 + 9, 2**63]
+    dedup.write_grouped(where, grouped, [0, 2**63])
+    assert dedup.read_group(where, 1)[:, 0].tolist() == [2**63 + 9, 2**63]
 
 
 def test_blocks_group_consecutive_shards_by_their_ids(monkeypatch):
     monkeypatch.setattr(dedup, "IDS_PER_BLOCK", 10)
     assert dedup.plan_blocks([4, 4, 4, 0, 30, 1, 9]) == [0, 2, 4, 5]
-    blocks = dedup.Blocks(Path("."), (None,) * 7, (0, 2, 4, 5))
+    blocks = dedup.Blocks(Location.of("."), (None,) * 7, (0, 2, 4, 5))
     assert [blocks.of_shard(s) for s in range(7)] == [0, 0, 1, 1, 2, 3, 3]
     assert list(blocks.shards_of(1)) == [2, 3] and list(blocks.shards_of(3)) == [5, 6]
 
 
-def test_buckets_follow_the_number_of_ids_and_never_outnumber_the_shards(tmp_path):
+def test_buckets_follow_the_number_of_ids_and_never_outnumber_the_shards():
     per = dedup.IDS_PER_BUCKET
     assert dedup.bucket_count(0, 5) == dedup.bucket_count(per, 5) == 1
     assert dedup.bucket_count(per + 1, 5) == 2
     assert dedup.bucket_count(100 * per, 5) == 5
-    np.save(tmp_path / "ids.npy", dedup.shard_ids(np.ones((7, 2), np.uint64)))
-    assert dedup.ids_in(tmp_path / "ids.npy") == 7

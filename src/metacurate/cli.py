@@ -21,6 +21,7 @@ from metacurate.errors import (
     OutputError,
     WorkerLost,
 )
+from metacurate.location import Location
 from metacurate.match.matcher import Matcher
 from metacurate.match.spacing import spaced
 from metacurate.metadata import load_metadata
@@ -47,20 +48,35 @@ PAPER_T = 20_000
 
 
 def _local_path(path: Path | None) -> Path | None:
-    """Outputs go to local (or shared) paths for now: a URL given as one would become a local
-    folder named ``s3:``."""
+    """For outputs that only a local (or shared) path can hold: a URL given as one would become
+    a local folder named ``s3:``."""
     if path is not None and str(path).lower().startswith(("s3:/", "gs:/", "http:/", "https:/")):
         _fail(
             InputError(
-                f"{str(path).replace(':/', '://', 1)}: outputs on an object store or URL are not"
-                " supported yet; give a local"
-                " or shared folder (inputs may be URLs)"
+                f"{str(path).replace(':/', '://', 1)}: this output must be a local or shared path"
+                " (inputs, and the folders of match, extract, curate and balance, may be URLs)"
             )
         )
     return path
 
 
-Out = Annotated[Path, typer.Option("--out", "-o", help="Output folder.", callback=_local_path)]
+def _location(where: str) -> str:
+    """A run folder: a local path or an ``s3://`` / ``gs://`` prefix."""
+    with _user_errors():
+        Location.of(where)
+    return where
+
+
+Out = Annotated[
+    str,
+    typer.Option(
+        "--out",
+        "-o",
+        help="Output folder: a path, or an s3:// or gs:// prefix.",
+        callback=_location,
+    ),
+]
+LocalOut = Annotated[Path, typer.Option("--out", "-o", help="Output file.", callback=_local_path)]
 MetadataOpt = Annotated[
     Path | None,
     typer.Option(
@@ -318,7 +334,10 @@ def extract(
 @app.command()
 def balance(
     out: Annotated[
-        Path, typer.Argument(help="Folder of an earlier `match` run.", callback=_local_path)
+        str,
+        typer.Argument(
+            help="Folder (or s3:// or gs:// prefix) of an earlier `match` run.", callback=_location
+        ),
     ],
     t: TOpt = None,
     tail_fraction: TailOpt = None,
@@ -494,7 +513,7 @@ app.add_typer(metadata_app, name="metadata")
 
 @metadata_app.command("build")
 def metadata_build(
-    out: Out,
+    out: LocalOut,
     wordnet: Annotated[
         Path | None,
         typer.Option(help="WordNet 3.x dict folder (data.noun, ...); default: the bundled names."),

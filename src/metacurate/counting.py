@@ -1,11 +1,12 @@
 """Stage 2: entry counts (matches per entry over the pool) and the t <-> tail-fraction link."""
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from metacurate.location import Location
 
 ENTRY_IDS = "entry_ids"
 
@@ -38,9 +39,9 @@ class SparseCounts:
         return cls(entries, dense[entries].astype(np.uint64))
 
     @classmethod
-    def of_part(cls, path: Path) -> "SparseCounts":
+    def of_part(cls, part: Location) -> "SparseCounts":
         """The counts of a Parquet part holding an ``entry_ids`` column (reads only that)."""
-        return cls.of(pq.read_table(path, columns=[ENTRY_IDS])[ENTRY_IDS])
+        return cls.of(pq.read_table(**part.arrow(), columns=[ENTRY_IDS])[ENTRY_IDS])
 
     def add_to(self, totals: np.ndarray) -> None:
         totals[self.entries] += self.counts  # entries are distinct: no lost updates

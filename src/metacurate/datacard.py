@@ -1,9 +1,8 @@
 """The data card of a curation run: datacard.json, datacard.md and cumulative_counts.png.
 
 The caller builds the card (a JSON-serialisable dict, see ``write_datacard``); this module only
-renders it. Every file is written to a hidden temporary name in the output folder and moved into
-place with ``os.replace`` once complete, so an interrupted run never leaves a partial file under
-a final name.
+renders it. Every file is written whole or not at all (``writers/atomic.py``), so an interrupted
+run never leaves a partial file under a final name.
 """
 
 import json
@@ -16,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from metacurate.writers.atomic import atomic_path
+from metacurate.location import Location
+from metacurate.writers.atomic import atomic_file
 
 JSON_NAME = "datacard.json"
 MARKDOWN_NAME = "datacard.md"
@@ -30,12 +30,12 @@ _MAX_RANK_POINTS = 4000
 
 
 def write_datacard(
-    out_dir: Path,
+    out_dir: Location | Path,
     card: dict,
     counts_before: np.ndarray,
     counts_after: np.ndarray,
     t: float,
-) -> dict[str, Path]:
+) -> dict[str, Location]:
     """Write datacard.json, datacard.md and cumulative_counts.png into out_dir; return their paths by kind ('json', 'markdown', 'plot').
 
     ``card`` is written to datacard.json unchanged. ``counts_before[e]`` is the number of pairs
@@ -43,14 +43,14 @@ def write_datacard(
     kept by balancing, ``t`` the balancing threshold (used for the Markdown and the plot).
     The plot is written first and the JSON last.
     """
-    out_dir = Path(out_dir)
+    out_dir = Location.of(out_dir)
     before = _as_counts(counts_before, "counts_before")
     after = _as_counts(counts_after, "counts_after")
     if before.shape != after.shape:
         raise ValueError(
             f"counts_before and counts_after differ in length: {before.shape[0]} != {after.shape[0]}"
         )
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir.make()
     paths = {
         "json": out_dir / JSON_NAME,
         "markdown": out_dir / MARKDOWN_NAME,
@@ -68,9 +68,9 @@ def write_datacard(
 # --------------------------------------------------------------------------- files
 
 
-def _atomic_write(path: Path, write: Callable[[Any], object]) -> None:
-    """Write path through ``write(binary_file)`` on a temporary name, then rename it into place."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+def _atomic_write(where: Location, write: Callable[[Any], object]) -> None:
+    """Write ``where`` through ``write(binary_file)``, whole or not at all."""
+    with atomic_file(where) as f:
         write(f)
 
 

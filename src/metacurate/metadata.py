@@ -9,6 +9,7 @@ from importlib import resources
 from pathlib import Path
 
 from metacurate.errors import InputError
+from metacurate.location import Location
 
 DEFAULT_NAME = "built-in default"
 
@@ -79,7 +80,7 @@ def default_metadata() -> Metadata:
     return Metadata(entries, origin, _sources_from(sidecar["sources"]), sidecar.get("notes", ""))
 
 
-def _parse(path: Path, text: str) -> Metadata:
+def _parse(path: Location, text: str) -> Metadata:
     stripped = text.lstrip()
     if stripped.startswith("[") or stripped.startswith("{"):
         try:
@@ -91,7 +92,8 @@ def _parse(path: Path, text: str) -> Metadata:
             sources = _sources_from(loaded.get("sources", []))
             return Metadata(loaded["entries"], origin, sources, loaded.get("notes", ""))
         if isinstance(loaded, list) and all(isinstance(e, str) for e in loaded):
-            return _with_sidecar(Metadata(loaded, str(path)), sidecar_path(path))
+            meta = Metadata(loaded, str(path))
+            return meta if path.remote else _with_sidecar(meta, sidecar_path(path.path))
         raise InputError(f"{path}: JSON metadata must be a list of strings")
     # One entry per line; only the line break (LF or CRLF) is removed, so entries keep their
     # inner and outer spaces, which matter for matching.
@@ -117,14 +119,14 @@ def _with_sidecar(meta: Metadata, sidecar: Path) -> Metadata:
     return Metadata(meta.entries, meta.origin, sources, raw.get("notes", ""))
 
 
-def load_metadata(path: str | Path | None) -> Metadata:
+def load_metadata(path: str | Path | Location | None) -> Metadata:
     """Load ``path`` (JSON list of strings, our metadata.json, or one entry per line; .gz ok)."""
     if path is None:
         return default_metadata()
-    path = Path(path)
+    path = Location.of(path)
     try:
         raw = path.read_bytes()
-        if path.suffix == ".gz":
+        if path.name.endswith(".gz"):
             raw = gzip.decompress(raw)
         text = raw.decode("utf-8", "surrogatepass")
     except FileNotFoundError:

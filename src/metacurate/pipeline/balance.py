@@ -1,10 +1,11 @@
 """The ``balance`` stage: matched parts + entry counts -> ``curated-t{T}-seed{S}/`` and a data card."""
 
 import hashlib
+import io
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
+from os import PathLike
 
 import numpy as np
 import pyarrow as pa
@@ -21,6 +22,7 @@ from metacurate.counting import (
 from metacurate.datacard import write_datacard
 from metacurate.engine import Engine, LocalEngine
 from metacurate.errors import InputError
+from metacurate.location import Location
 from metacurate.metadata import load_metadata
 from metacurate.pipeline import rundir
 from metacurate.pipeline.rundir import COUNTS, MATCHED, METADATA
@@ -42,16 +44,16 @@ class PartBalancer:
     p: np.ndarray
     seed: int
     text_column: str
-    out_dir: Path
+    out_dir: Location
 
     def setup(self) -> None:
         """Load the compiled kernels (once per process; forked workers inherit them)."""
         table = pa.table({"text": ["warm up"], ENTRY_IDS: pa.array([[0]], pa.list_(pa.int32()))})
         keep_decisions(pair_keys(table, "text"), table[ENTRY_IDS], np.ones(1), self.seed)
 
-    def __call__(self, part: Path) -> tuple[dict, SparseCounts]:
+    def __call__(self, part: Location) -> tuple[dict, SparseCounts]:
         """The part's statistics and the entry counts of its kept rows."""
-        table = pq.read_table(part)
+        table = pq.read_table(**part.arrow())
         keep, prob = keep_decisions(
             pair_keys(table, self.text_column), table[ENTRY_IDS], self.p, self.seed
         )
@@ -80,23 +82,25 @@ def resolve_t(counts: np.ndarray, t: int | None, tail: float | None) -> tuple[in
     return t, tail_fraction(counts, t)
 
 
-def _load_match(out_dir: Path) -> tuple[dict, np.ndarray]:
-    """A completed match stage: its summary (written last) and every part it lists."""
-    summary_path = out_dir / SUMMARY
-    if not summary_path.exists():
+def _load_match(out_dir: Location) -> tuple[dict, bytes]:
+    """A completed match stage: its summary (written last), having every part it lists, and
+    its entry counts file."""
+    try:
+        summary = json.loads((out_dir / SUMMARY).read_text())
+    except FileNotFoundError:
         raise InputError(
             f"{out_dir}: no completed match stage ({SUMMARY} missing); run `metacurate match` first"
             " (an interrupted one completes when run again)"
-        )
-    summary = json.loads(summary_path.read_text("utf-8"))
-    missing = [name for name in summary["parts"] if not (out_dir / MATCHED / name).is_file()]
+        ) from None
+    present = set((out_dir / MATCHED).files())
+    missing = [name for name in summary["parts"] if name not in present]
     if missing:
         raise InputError(
             f"{out_dir / MATCHED / missing[0]}: listed in {SUMMARY} but missing"
             f"{f' (and {len(missing) - 1} more parts)' if len(missing) > 1 else ''}; run the"
             " match again with --overwrite"
         )
-    return summary, np.load(out_dir / COUNTS)
+    return summary, (out_dir / COUNTS).read_bytes()
 
 
 def check_seed(seed: int) -> None:
@@ -106,7 +110,7 @@ def check_seed(seed: int) -> None:
 
 
 def run_balance(
-    out_dir: Path,
+    out_dir: Location | PathLike | str,
     t: int | None = None,
     tail: float | None = None,
     seed: int = 0,
@@ -117,7 +121,9 @@ def run_balance(
     """Balance the match run in ``out_dir`` into ``curated-t{T}-seed{S}/`` (resuming); return
     the data card. ``engine``: where the parts are balanced (default: this process)."""
     check_seed(seed)
-    match_summary, counts = _load_match(out_dir)
+    out_dir = Location.of(out_dir)
+    match_summary, counts_file = _load_match(out_dir)
+    counts = np.load(io.BytesIO(counts_file))
     t, tail = resolve_t(counts, t, tail)
     curated = out_dir / rundir.curated_name(t, seed)
     parts = [out_dir / MATCHED / name for name in match_summary["parts"]]
@@ -125,7 +131,7 @@ def run_balance(
         "metacurate_version": __version__,
         "t": t,
         "seed": seed,
-        "entry_counts_sha256": _sha256(out_dir / COUNTS),
+        "entry_counts_sha256": hashlib.sha256(counts_file).hexdigest(),
         "parts": match_summary["parts"],
     }
     with rundir.open_run(curated, rundir.BALANCE, config, [], overwrite):
@@ -142,7 +148,7 @@ def run_balance(
 
 
 def _balance_parts(
-    worker: PartBalancer, parts: list[Path], engine: Engine
+    worker: PartBalancer, parts: list[Location], engine: Engine
 ) -> tuple[np.ndarray, dict]:
     """Balance the parts not done yet; the entry counts of all kept rows and the parts' summed
     statistics."""
@@ -154,23 +160,19 @@ def _balance_parts(
         for key in SUMMED:
             totals[key].add(stats[key])
 
-    def balanced(part: Path, result: tuple[dict, SparseCounts]) -> None:
+    def balanced(part: Location, result: tuple[dict, SparseCounts]) -> None:
         write_json(curated / rundir.part_marker(part.name), result[0])
         add(result[0])
         result[1].add_to(counts_after)
 
-    def done(part: Path) -> bool:
-        return rundir.part_done(curated, part.name)
+    present = set(curated.files())
+    done = lambda part: rundir.part_done(present, part.name)  # noqa: E731
 
     # Parts done by an earlier run are counted from their files and markers.
     for part in run_step(engine, worker, parts, done, balanced, "balance"):
-        add(json.loads((curated / rundir.part_marker(part.name)).read_text("utf-8")))
+        add(json.loads((curated / rundir.part_marker(part.name)).read_text()))
         SparseCounts.of_part(curated / part.name).add_to(counts_after)
     return counts_after, {key: total.value for key, total in totals.items()}
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _card(

@@ -15,6 +15,10 @@ out). Then, each step a map over small tasks that the engine spreads:
 3. split: each block gathers its shards' later occurrences from every bucket
    (``block-K.dups.npy``), so that publishing a shard reads one small file.
 
+Every file a later step reads a slice of is written with an index (``*.index.npy``: the row
+where each group starts), so a reader fetches its slice with one ranged read: on an object
+store, a reducer downloads its bucket's share of each block, not every block whole.
+
 A reducer holds the set of its bucket's distinct ids (32-64 bytes each), so the number of
 buckets follows the number of ids: about ``IDS_PER_BUCKET`` each (about 512 MB per reducer),
 though never more buckets than shards, so a run of few very large shards has fuller buckets.
@@ -22,11 +26,11 @@ though never more buckets than shards, so a run of few very large shards has ful
 
 import bisect
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 
 from metacurate.filters.dedup import SeenPairs
+from metacurate.location import Location, read_npy
 from metacurate.writers.atomic import write_npy
 
 IDS_PER_BUCKET = 8_000_000
@@ -43,7 +47,8 @@ def bucket_count(ids: int, shards: int) -> int:
 
 
 def plan_blocks(ids_per_shard: list[int]) -> list[int]:
-    """The first shard of each block: consecutive shards, about ``IDS_PER_BLOCK`` ids each."""
+    """The first shard of each block: consecutive shards, at most about ``IDS_PER_BLOCK`` ids
+    each (a shard's staged rows bound its ids: rows without an image id have none)."""
     starts, filled = [0], 0
     for shard, ids in enumerate(ids_per_shard):
         if filled and filled + ids > IDS_PER_BLOCK:
@@ -51,17 +56,6 @@ def plan_blocks(ids_per_shard: list[int]) -> list[int]:
             filled = 0
         filled += ids
     return starts
-
-
-def ids_in(path: Path) -> int:
-    """How many ids an id file holds, from its header alone."""
-    with open(path, "rb") as f:
-        major, _ = np.lib.format.read_magic(f)
-        read_header = {1: np.lib.format.read_array_header_1_0}.get(
-            major, np.lib.format.read_array_header_2_0
-        )
-        shape, _, _ = read_header(f)
-    return shape[0]
 
 
 def ids_name(part: str) -> str:
@@ -84,8 +78,19 @@ def bucket_marker(bucket: int) -> str:
     return f"dups-{bucket:05d}.json"
 
 
+def index_name(name: str) -> str:
+    """``block-00001.ids.npy`` -> ``block-00001.ids.index.npy``: where its groups start."""
+    return f"{name.removesuffix('.npy')}.index.npy"
+
+
 # Every file the steps may write, by block or bucket number (at most one of each per shard).
-NUMBERED_FILES = (block_ids, block_dups, dups_name, bucket_marker)
+NUMBERED_FILES = (
+    block_ids,
+    block_dups,
+    dups_name,
+    bucket_marker,
+    *(lambda n, f=f: index_name(f(n)) for f in (block_ids, block_dups, dups_name)),
+)
 
 
 def shard_ids(ids: np.ndarray | None) -> np.ndarray:
@@ -102,31 +107,42 @@ def _edges(buckets: int) -> list[int]:
     return [b * _ID_SPACE // buckets for b in range(buckets)]
 
 
-def _first_at_least(column: np.ndarray, value: int) -> int:
-    """Where ``value`` goes in a sorted uint64 column. The key is made uint64 too: a Python int
-    would make NumPy compare the two as float64, converting the whole column first."""
-    return int(np.searchsorted(column, np.uint64(value), side="left"))
-
-
 def bucket_of(id_hi: np.ndarray, buckets: int) -> np.ndarray:
     """The bucket of each ``id_hi``."""
     return np.searchsorted(np.array(_edges(buckets), np.uint64), id_hi, side="right") - 1
 
 
-def bucket_slice(ids: np.ndarray, bucket: int, buckets: int) -> np.ndarray:
-    """The rows of ``ids`` (grouped by bucket in bucket order) whose ``id_hi`` falls in
-    ``bucket``. Grouped is enough for a binary search: every row before a bucket's first has a
-    smaller ``id_hi`` than its edge, every row from it on one at least as large."""
-    edges = _edges(buckets)
-    start = _first_at_least(ids[:, 0], edges[bucket])
-    stop = _first_at_least(ids[:, 0], edges[bucket + 1]) if bucket + 1 < buckets else len(ids)
-    return ids[start:stop]
+def group_starts(column: np.ndarray, keys) -> np.ndarray:
+    """Where each key's group starts in ``column`` (grouped by key, groups in key order), then
+    the row count: group ``k`` is rows ``[starts[k], starts[k + 1])``. Grouped is enough for a
+    binary search: every row before a group has a smaller key, every row from it on one at least
+    as large. The keys are made uint64 like the column: Python ints would make NumPy compare the
+    two as float64."""
+    found = np.searchsorted(column, np.array(keys, np.uint64), side="left")
+    return np.append(found, len(column))
 
 
-def _shard_range(table: np.ndarray, first: int, stop: int) -> np.ndarray:
-    """The rows of ``table`` (sorted by its first column, a shard number) for shards
-    ``first <= shard < stop``."""
-    return table[_first_at_least(table[:, 0], first) : _first_at_least(table[:, 0], stop)]
+def write_grouped(where: Location, table: np.ndarray, keys) -> None:
+    """Write ``table`` (grouped by its first column in the order of ``keys``) with its index.
+    The index comes first: the table's file is what marks the step done."""
+    write_npy(where.parent / index_name(where.name), group_starts(table[:, 0], keys))
+    write_npy(where, table)
+
+
+def read_group(where: Location, group: int) -> np.ndarray:
+    """The rows of one group of a file ``write_grouped`` wrote: one ranged read."""
+    starts = read_npy(where.parent / index_name(where.name))
+    start, stop = int(starts[group]), int(starts[group + 1])
+    with where.open_input() as f:
+        major, _ = np.lib.format.read_magic(f)
+        read_header = {1: np.lib.format.read_array_header_1_0}.get(
+            major, np.lib.format.read_array_header_2_0
+        )
+        (_, width), _, dtype = read_header(f)
+        row = width * dtype.itemsize
+        f.seek(f.tell() + start * row)
+        data = f.read((stop - start) * row)
+    return np.frombuffer(data, dtype).reshape(-1, width)
 
 
 def _input_order(shard_rows: np.ndarray) -> np.ndarray:
@@ -138,7 +154,7 @@ def _input_order(shard_rows: np.ndarray) -> np.ndarray:
 class Blocks:
     """Which shards each block holds, and where the shuffle's files are."""
 
-    staging_dir: Path
+    staging_dir: Location
     parts: tuple[str | None, ...]  # by shard number; None: the shard has no id file
     starts: tuple[int, ...]  # the first shard of each block
 
@@ -149,8 +165,8 @@ class Blocks:
     def of_shard(self, shard: int) -> int:
         return bisect.bisect_right(self.starts, shard) - 1
 
-    def load(self, name: str) -> np.ndarray:
-        return np.load(self.staging_dir / name, mmap_mode="r")
+    def file(self, name: str) -> Location:
+        return self.staging_dir / name
 
 
 @dataclass(frozen=True)
@@ -166,12 +182,12 @@ class BlockCombiner:
         for shard in self.blocks.shards_of(block):
             part = self.blocks.parts[shard]
             if part is not None:
-                ids = self.blocks.load(ids_name(part))
+                ids = read_npy(self.blocks.file(ids_name(part)))
                 tables.append(np.insert(ids, 2, shard, axis=1))
         table = np.concatenate(tables)  # in input order: shards in order, rows in order
         if self.buckets > 1:  # a stable grouping keeps each bucket's ids in input order
             table = table[np.argsort(bucket_of(table[:, 0], self.buckets), kind="stable")]
-        write_npy(self.blocks.staging_dir / block_ids(block), table)
+        write_grouped(self.blocks.file(block_ids(block)), table, _edges(self.buckets))
 
 
 @dataclass(frozen=True)
@@ -197,10 +213,10 @@ class BucketReducer:
         seen = SeenPairs()
         found = [np.empty((0, 2), np.uint64)]
         for block in range(len(self.blocks.starts)):
-            chunk = bucket_slice(self.blocks.load(block_ids(block)), bucket, self.buckets)
+            chunk = read_group(self.blocks.file(block_ids(block)), bucket)
             found.append(chunk[~seen.first_seen(chunk[:, :2]), 2:])
-        dups = np.concatenate(found)
-        write_npy(self.blocks.staging_dir / dups_name(bucket), dups)
+        dups = np.concatenate(found)  # by shard: blocks in order, each in input order
+        write_grouped(self.blocks.file(dups_name(bucket)), dups, self.blocks.starts)
         return BucketResult(len(dups), seen.size, seen.nbytes)
 
 
@@ -215,12 +231,13 @@ class BlockSplitter:
         shards = self.blocks.shards_of(block)
         found = [np.empty((0, 2), np.uint64)]
         for bucket in range(self.buckets):
-            found.append(_shard_range(self.blocks.load(dups_name(bucket)), shards[0], shards.stop))
+            found.append(read_group(self.blocks.file(dups_name(bucket)), block))
         dups = _input_order(np.concatenate(found))
-        write_npy(self.blocks.staging_dir / block_dups(block), dups)
+        write_grouped(self.blocks.file(block_dups(block)), dups, shards)
 
 
 def duplicate_rows(blocks: Blocks, shard: int) -> np.ndarray:
     """Row numbers of shard ``shard`` that are later occurrences."""
-    dups = blocks.load(block_dups(blocks.of_shard(shard)))
-    return np.asarray(_shard_range(dups, shard, shard + 1)[:, 1], np.int64)
+    block = blocks.of_shard(shard)
+    dups = read_group(blocks.file(block_dups(block)), shard - blocks.starts[block])
+    return np.asarray(dups[:, 1], np.int64)

@@ -38,6 +38,7 @@ from metacurate.counting import ENTRY_IDS
 from metacurate.datacard import JSON_NAME as DATACARD
 from metacurate.errors import InputError, OutputConflict, OutputError
 from metacurate.hashing import string_hashes
+from metacurate.location import Location
 from metacurate.pipeline import rundir
 from metacurate.pipeline.balance import KEEP_PROB
 from metacurate.pipeline.balance import MANIFEST as BALANCE_MANIFEST
@@ -90,7 +91,7 @@ def _never_over_a_run(curated: Path, out: Path) -> None:
     if Path(target).is_relative_to(os.path.realpath(curated)):
         raise OutputConflict(f"{out} is inside the curated folder it exports; choose another path")
     runs = (curated.parent, rundir.MATCH), (curated, rundir.BALANCE)
-    if any(rundir.records(folder, layout, target) for folder, layout in runs):
+    if any(rundir.records(Location.of(folder), layout, target) for folder, layout in runs):
         raise OutputConflict(
             f"{out} is an input or output of the run it exports; choose another path"
         )
@@ -142,7 +143,8 @@ def _listed_parts(folder: Path, card: dict | None) -> list[str]:
         names = _json_field(card, ("outputs", "parquet"))
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise InputError(f"{folder / DATACARD}: no outputs.parquet list of the curated parts")
-    done = [name for name in names if rundir.part_done(folder, name)]
+    present = set(Location.of(folder).files())
+    done = [name for name in names if rundir.part_done(present, name)]
     if card is not None and len(done) == len(names):
         return names
     state = f"{len(done)} of {len(names)} parts" + ("" if card else f", no {DATACARD}")

@@ -6,9 +6,10 @@ with ``url``, ``text``, ``uuid``, ``page_url``, ``source``, ``crawl_file`` and `
 """
 
 import json
-from pathlib import Path
+from os import PathLike
 
 from metacurate.engine import Engine, LocalEngine
+from metacurate.location import Location
 from metacurate.pipeline import rundir
 from metacurate.pipeline.rundir import EXTRACT_SUMMARY as SUMMARY
 from metacurate.pipeline.rundir import STAGING
@@ -18,7 +19,7 @@ from metacurate.readers import plan_shards
 
 def run_extract(
     inputs: list[str],
-    out_dir: Path,
+    out_dir: Location | PathLike | str,
     text_column: str = "text",
     engine: Engine | None = None,
     overwrite: bool = False,
@@ -26,12 +27,13 @@ def run_extract(
     dedup: bool = True,
 ) -> dict:
     """Extract the pairs of ``inputs`` into ``out_dir`` (resuming); return the summary."""
+    out_dir = Location.of(out_dir)
     shards = plan_shards(inputs)
     languages = Languages.from_option(lang).used_by(shards)
     config = stage_config(inputs, shards, text_column, languages, dedup)
     with rundir.open_run(out_dir, rundir.EXTRACT, config, inputs, overwrite) as resuming:
         if resuming and (out_dir / SUMMARY).exists():  # the stage is complete
-            return json.loads((out_dir / SUMMARY).read_text("utf-8"))
+            return json.loads((out_dir / SUMMARY).read_text())
         worker = ShardWorker(text_column, out_dir / STAGING, languages, matcher=None, dedup=dedup)
         summary = {
             **run_stage(

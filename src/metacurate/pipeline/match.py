@@ -7,9 +7,10 @@ parts until then (see ``pipeline/shards.py``).
 """
 
 import json
-from pathlib import Path
+from os import PathLike
 
 from metacurate.engine import Engine, LocalEngine
+from metacurate.location import Location
 from metacurate.match.matcher import Matcher
 from metacurate.metadata import Metadata
 from metacurate.pipeline import rundir
@@ -22,7 +23,7 @@ from metacurate.writers.atomic import write_json, write_npy
 
 def run_match(
     inputs: list[str],
-    out_dir: Path,
+    out_dir: Location | PathLike | str,
     metadata: Metadata,
     text_column: str = "text",
     engine: Engine | None = None,
@@ -36,12 +37,13 @@ def run_match(
 
     ``lang``: None (web archives: English, tables: no language id), "all" or codes "en,de".
     """
+    out_dir = Location.of(out_dir)
     shards = plan_shards(inputs, **({"shard_rows": shard_rows} if shard_rows else {}))
     languages = Languages.from_option(lang).used_by(shards)
     config = stage_config(inputs, shards, text_column, languages, dedup, metadata.sha256)
     with rundir.open_run(out_dir, rundir.MATCH, config, inputs, overwrite) as resuming:
         if resuming and (out_dir / SUMMARY).exists():  # the stage is complete
-            return json.loads((out_dir / SUMMARY).read_text("utf-8"))
+            return json.loads((out_dir / SUMMARY).read_text())
         worker = ShardWorker(
             text_column, out_dir / STAGING, languages, Matcher(metadata.entries), dedup
         )

@@ -4,8 +4,10 @@ A run's manifest (its configuration) is written before anything else. Running ag
 same configuration resumes. A different run is refused or, with ``--overwrite``, replaces
 exactly the files the earlier manifest says that run wrote: never another file in the folder,
 and never an input of the new run. A lock keeps a second run out of a folder while one writes.
+The folder is a ``Location``: a local folder or an object-store prefix alike.
 """
 
+import fnmatch
 import json
 import os
 import re
@@ -14,12 +16,15 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from metacurate.datacard import JSON_NAME, MARKDOWN_NAME, PLOT_NAME
 from metacurate.errors import OutputConflict
+from metacurate.location import Location
 from metacurate.pipeline.dedup import NUMBERED_FILES as NUMBERED
 from metacurate.readers.base import part_name
 from metacurate.readers.sources import is_remote
-from metacurate.writers.atomic import TMP_MARK, make_folder, write_json
+from metacurate.writers.atomic import TMP_MARK, write_json
 from metacurate.writers.lock import LOCK, lock
 
 STAGING = "staging"
@@ -40,9 +45,11 @@ def part_marker(part: str) -> str:
     return f"{Path(part).stem}.json"
 
 
-def part_done(folder: Path, part: str) -> bool:
-    """A part is done when its marker, written after it, is there, and the part still is."""
-    return (folder / part_marker(part)).is_file() and (folder / part).is_file()
+def part_done(present: set[str] | frozenset[str], part: str) -> bool:
+    """A part is done when its marker, written after it, is there, and the part still is
+    (``present``: the names of the files in its folder, listed once: one request per thousand
+    files on an object store, not one per file)."""
+    return part_marker(part) in present and part in present
 
 
 @dataclass(frozen=True)
@@ -75,6 +82,17 @@ def _is_part(name: str, shards: int, suffixes: tuple[str, ...]) -> bool:
         and int(found[1]) < shards
         and found[0] == part_name(int(found[1]), shards) + found[2]
     )
+
+
+def parts_present(folder: Location, shards: int, suffix: str) -> np.ndarray:
+    """Which parts of a run of ``shards`` shards have their ``suffix`` file (``.json``: the
+    marker) in ``folder``, by part number: the folder listed once (one request per thousand
+    files on an object store, not one per file), one byte per part."""
+    found = np.zeros(shards, np.bool_)
+    for name in folder.files():
+        if _is_part(name, shards, (suffix,)):
+            found[int(_PART.fullmatch(name)[1])] = True
+    return found
 
 
 def _is_staged(config: dict, name: str) -> bool:
@@ -124,39 +142,41 @@ MATCH = Layout(
 EXTRACT = Layout("extract_run.json", _extract_owner, ("", STAGING))
 
 
-def _entries(folder: Path, layout: Layout) -> Iterator[tuple[str, os.DirEntry]]:
-    """(subfolder, entry) of everything in the layout's folders, one at a time."""
+def _entries(folder: Location, layout: Layout) -> Iterator[tuple[str, str]]:
+    """(subfolder, file name) of every file in the layout's folders, one at a time."""
     for sub in layout.folders:
-        where = folder / sub
-        if where.is_dir():
-            for entry in os.scandir(where):
-                yield sub, entry
+        for name in (folder / sub).files():
+            yield sub, name
 
 
 def _named(sub: str, name: str) -> str:
     return f"{sub}/{name}" if sub else name
 
 
-def existing(folder: Path, layout: Layout, config: dict) -> Iterator[str]:
+def existing(folder: Location, layout: Layout, config: dict) -> Iterator[str]:
     """The files in ``folder`` that a run of ``config`` writes, relative to it, one at a time."""
     owns = layout.owner(config)
-    for sub, entry in _entries(folder, layout):
-        if not entry.is_dir(follow_symlinks=False) and owns(_named(sub, entry.name)):
-            yield _named(sub, entry.name)
+    for sub, name in _entries(folder, layout):
+        if owns(_named(sub, name)):
+            yield _named(sub, name)
 
 
 @contextmanager
 def open_run(
-    folder: Path, layout: Layout, config: dict, inputs: Iterable[str], overwrite: bool
+    folder: Location, layout: Layout, config: dict, inputs: Iterable[str], overwrite: bool
 ) -> Iterator[bool]:
     """Hold ``folder`` for the run described by ``config`` and make it ready; yield True when
     resuming that run. ``inputs`` are the run's input files, which are never written or removed.
     """
-    make_folder(folder)
-    # An input is known by its real path and, where it is a link, by the link's own real path.
-    # Remote inputs (URLs) are left out: they cannot be files of a local output folder.
-    local = [path for path in inputs if not is_remote(path)]
-    protected = {real for path in local for real in (_real(path), *_real_all([Path(path)]))}
+    folder.make()
+    # A local input is known by its real path and, where it is a link, by the link's own real
+    # path; a URL by itself.
+    protected = set()
+    for path in inputs:
+        if is_remote(path):
+            protected.add(path.rstrip("/"))
+        else:
+            protected.update((_real(path), *_real_all([Path(path)])))
     with lock(folder):
         yield _prepare(folder, layout, config, protected, overwrite)
 
@@ -178,25 +198,25 @@ def _real_all(paths: Iterable[Path]) -> list[str]:
     return real
 
 
-def _read_manifest(folder: Path, layout: Layout) -> dict | None:
+def _read_manifest(folder: Location, layout: Layout) -> dict | None:
     path = folder / layout.manifest
-    if not path.exists():
-        return None
     try:
-        return json.loads(path.read_text("utf-8"))
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
     except (OSError, ValueError) as err:
         raise OutputConflict(
             f"{path}: unreadable run record ({err}); move the folder aside or choose another --out"
         ) from None
 
 
-def _outputs_among(folder: Path, layout: Layout, config: dict, paths: set[str]) -> list[str]:
+def _outputs_among(folder: Location, layout: Layout, config: dict, paths: set[str]) -> list[str]:
     """Those of the real ``paths`` that a run of ``config`` in ``folder`` writes (however its
     subfolders are linked)."""
     owns = layout.owner(config)
     found = []
     for sub in layout.folders:
-        real_sub = _real(folder / sub)
+        real_sub = (folder / sub).identity()
         for path in paths:
             parent, base = os.path.split(path)
             if parent == real_sub and owns(_named(sub, base)):
@@ -204,7 +224,9 @@ def _outputs_among(folder: Path, layout: Layout, config: dict, paths: set[str]) 
     return found
 
 
-def _prepare(folder: Path, layout: Layout, config: dict, inputs: set[str], overwrite: bool) -> bool:
+def _prepare(
+    folder: Location, layout: Layout, config: dict, inputs: set[str], overwrite: bool
+) -> bool:
     config = json.loads(json.dumps(config))  # tuples -> lists, as read back from disk
     clash = _outputs_among(folder, layout, config, inputs)
     if clash:
@@ -235,15 +257,16 @@ def _prepare(folder: Path, layout: Layout, config: dict, inputs: set[str], overw
     return False
 
 
-def _replace(folder: Path, layout: Layout, old: dict, inputs: set[str]) -> None:
+def _replace(folder: Location, layout: Layout, old: dict, inputs: set[str]) -> None:
     """Remove what the earlier run (and the runs made from it) wrote, after checking that none
     of it is an input of this run."""
     with ExitStack() as held:
         runs = [(folder, layout, old)]
         if layout.dependents:
             pattern, dependent = layout.dependents
-            for sub in sorted(folder.glob(pattern)):
-                manifest = _read_manifest(sub, dependent) if sub.is_dir() else None
+            for name in sorted(fnmatch.filter(folder.folders(), pattern)):
+                sub = folder / name
+                manifest = _read_manifest(sub, dependent)
                 if manifest is not None:
                     held.enter_context(lock(sub))
                     runs.append((sub, dependent, manifest))
@@ -258,7 +281,7 @@ def _replace(folder: Path, layout: Layout, old: dict, inputs: set[str]) -> None:
             for root, lay, manifest in runs:
                 remove(root, lay, manifest)
                 if root != folder:  # a dependent run's folder goes with its files
-                    _remove_if_empty(root)
+                    root.remove_if_empty(frozenset({LOCK}))
         except (KeyError, TypeError):
             raise OutputConflict(
                 f"{folder} holds a run of an older metacurate that does not list its files;"
@@ -266,7 +289,7 @@ def _replace(folder: Path, layout: Layout, old: dict, inputs: set[str]) -> None:
             ) from None
 
 
-def records(folder: Path, layout: Layout, path: str) -> bool:
+def records(folder: Location, layout: Layout, path: str) -> bool:
     """Whether the run of ``layout`` in ``folder`` (if any) read or wrote the file at the real
     ``path``."""
     manifest = _read_manifest(folder, layout)
@@ -276,34 +299,30 @@ def records(folder: Path, layout: Layout, path: str) -> bool:
     return path in inputs or bool(_outputs_among(folder, layout, manifest, {path}))
 
 
-def remove(folder: Path, layout: Layout, config: dict) -> None:
+def remove(folder: Location, layout: Layout, config: dict) -> None:
     """Remove the files a run of ``config`` wrote in ``folder`` (and their temporaries), one at
     a time as they are found, then the subfolders they leave empty."""
     remove_stale_temporaries(folder, layout, config)
     for name in existing(folder, layout, config):
-        (folder / name).unlink(missing_ok=True)
+        (folder / name).delete()
     for sub in layout.folders:
         if sub:
-            _remove_if_empty(folder / sub)
+            (folder / sub).remove_if_empty(frozenset({LOCK}))
 
 
-def drop_staging(folder: Path, config: dict) -> None:
+def drop_staging(folder: Location, config: dict) -> None:
     """Remove the workers' files of a completed match or extract run (``staging/``)."""
     only_staging = Layout("", lambda c: lambda name: _is_staged(c, name), (STAGING,))
     remove(folder, only_staging, config)
 
 
-def _remove_if_empty(folder: Path) -> None:
-    """A folder the run made that holds nothing else now; a run's lock goes with its folder."""
-    if folder.is_dir() and {entry.name for entry in folder.iterdir()} <= {LOCK}:
-        (folder / LOCK).unlink(missing_ok=True)
-        folder.rmdir()
-
-
-def remove_stale_temporaries(folder: Path, layout: Layout, config: dict) -> None:
-    """Temporaries of the run's files left by a killed run: never complete, safe to delete."""
+def remove_stale_temporaries(folder: Location, layout: Layout, config: dict) -> None:
+    """Temporaries of the run's files left by a killed run: never complete, safe to delete.
+    (An object store has none: a killed upload leaves no object.)"""
+    if folder.remote:
+        return
     owns = layout.owner(config)
     for sub, entry in _entries(folder, layout):
-        name, mark, _pid = entry.name[1:].partition(TMP_MARK)
-        if entry.name.startswith(".") and mark and owns(_named(sub, name)):
-            os.unlink(entry.path)
+        name, mark, _pid = entry[1:].partition(TMP_MARK)
+        if entry.startswith(".") and mark and owns(_named(sub, name)):
+            (folder / _named(sub, entry)).delete()

@@ -15,10 +15,8 @@ results as they arrive. Three steps, each resumable on its own:
 """
 
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -30,6 +28,7 @@ from metacurate.counting import ENTRY_IDS, SparseCounts
 from metacurate.engine import Engine, describe
 from metacurate.filters.dedup import pair_ids
 from metacurate.filters.language import LanguageFilter
+from metacurate.location import Location
 from metacurate.match.matcher import Matcher
 from metacurate.pipeline import dedup, rundir
 from metacurate.pipeline.runner import run_step
@@ -80,7 +79,7 @@ class ShardWorker:
     """Picklable per-shard worker: read, [match], [language], write one staging part."""
 
     text_column: str
-    staging_dir: Path
+    staging_dir: Location
     languages: Languages
     matcher: Matcher | None = None  # None keeps every row (extract)
     dedup: bool = True
@@ -148,8 +147,8 @@ class Publisher:
     """Picklable per-shard worker: the staged part less its later occurrences -> the final part,
     with the entry counts of the rows it keeps."""
 
-    staging_dir: Path
-    final_dir: Path
+    staging_dir: Location
+    final_dir: Location
     text_column: str
     n_entries: int | None  # None: not matching, nothing to count
     blocks: dedup.Blocks | None  # None: no de-duplication
@@ -167,7 +166,9 @@ class Publisher:
             return stats, self._count(None)
         staged, final = self.staging_dir / stats.parquet, self.final_dir / stats.parquet
         if len(dups):
-            table = pq.read_table(staged)  # kept until the stage completes: a re-run reads it
+            table = pq.read_table(
+                **staged.arrow()
+            )  # kept until the stage completes: a re-run reads it
             keep = np.ones(len(table), np.bool_)
             keep[dups] = False
             table = table.filter(pa.array(keep))
@@ -176,27 +177,31 @@ class Publisher:
                 write_parquet(final, table, self.text_column)
             return stats, self._count(table)
         if staged.exists():  # else a killed run moved it already
-            os.replace(staged, final)  # nothing to drop: move, no copy
+            staged.move_to(final)  # nothing to drop: move, no copy
         return stats, self._count(final)
 
-    def _count(self, rows: pa.Table | Path | None) -> SparseCounts | None:
+    def _count(self, rows: pa.Table | Location | None) -> SparseCounts | None:
         if self.n_entries is None:
             return None
         if rows is None:
             return SparseCounts.of(pa.array([], pa.list_(pa.int32())))
-        if isinstance(rows, Path):
+        if isinstance(rows, Location):
             return SparseCounts.of_part(rows)
         return SparseCounts.of(rows[ENTRY_IDS])
 
 
-def _read_json(path: Path) -> dict:
-    return json.loads(path.read_text("utf-8"))
+def _read_json(where: Location) -> dict:
+    return json.loads(where.read_text())
 
 
-def _stage(worker: ShardWorker, shards: list[Shard], engine: Engine, description: str) -> int:
-    """Step 1; returns how many shards an earlier run staged."""
+def _stage(
+    worker: ShardWorker, shards: list[Shard], engine: Engine, description: str
+) -> tuple[int, np.ndarray]:
+    """Step 1; returns how many shards an earlier run staged, and each shard's staged rows."""
     staging = worker.staging_dir
-    staging.mkdir(parents=True, exist_ok=True)
+    staging.make()
+    present = rundir.parts_present(staging, len(shards), ".json")
+    staged_rows = np.zeros(len(shards), np.int64)
     # Web archives and text files are one shard per file with unknown rows: show bytes.
     by_rows = all(s.rows is not None for s in shards)
     size: Callable[[Shard], float] = (
@@ -205,25 +210,31 @@ def _stage(worker: ShardWorker, shards: list[Shard], engine: Engine, description
 
     def staged(shard: Shard, stats: PartStats) -> None:
         write_json(staging / rundir.part_marker(shard.name), stats.to_json())
+        staged_rows[shard.index] = stats.rows["staged"]
 
     skipped = run_step(
         engine,
         worker,
         shards,
-        lambda s: (staging / rundir.part_marker(s.name)).exists(),
+        lambda s: present[s.index],
         staged,
         description,
         size,
         "rows" if by_rows else "MB",
     )
-    return len(skipped)
+    for shard in skipped:
+        marker = _read_json(staging / rundir.part_marker(shard.name))
+        staged_rows[shard.index] = PartStats.from_json(marker).rows["staged"]
+    return len(skipped), staged_rows
 
 
-def _deduplicate(staging: Path, shards: list[Shard], engine: Engine) -> tuple[dict, dedup.Blocks]:
-    """Step 2 (``pipeline/dedup.py``); returns the de-duplication report and the blocks."""
-    with_ids = [(staging / dedup.ids_name(s.name)).exists() for s in shards]
-    parts = tuple(s.name if has else None for s, has in zip(shards, with_ids, strict=True))
-    counts = [dedup.ids_in(staging / dedup.ids_name(part)) if part else 0 for part in parts]
+def _deduplicate(
+    staging: Location, shards: list[Shard], staged_rows: np.ndarray, engine: Engine
+) -> tuple[dict, dedup.Blocks]:
+    """Step 2 (``pipeline/dedup.py``); returns the de-duplication report and the blocks. A
+    shard's staged rows stand for its ids (an upper bound) in planning the blocks."""
+    parts = tuple(s.name if rows else None for s, rows in zip(shards, staged_rows, strict=True))
+    counts = staged_rows.tolist()
     blocks = dedup.Blocks(staging, parts, tuple(dedup.plan_blocks(counts)))
     buckets = dedup.bucket_count(sum(counts), len(shards))
     report = {
@@ -243,7 +254,8 @@ def _deduplicate(staging: Path, shards: list[Shard], engine: Engine) -> tuple[di
         add(result.to_json())
 
     def written(name: Callable[[int], str]) -> Callable[[int], bool]:
-        return lambda number: (staging / name(number)).exists()
+        present = set(staging.files())  # listed once per step, before it starts
+        return lambda number: name(number) in present
 
     numbers = list(range(len(blocks.starts)))
     ignore = lambda number, result: None  # noqa: E731 (the file written is the marker)
@@ -280,7 +292,8 @@ def _publish(
 ) -> np.ndarray | None:
     """Step 3; adds each part's statistics to ``totals``, returns the summed entry counts."""
     final_dir = publisher.final_dir
-    final_dir.mkdir(parents=True, exist_ok=True)
+    final_dir.make()
+    present = rundir.parts_present(final_dir, len(shards), ".json")
     counts = None if publisher.n_entries is None else np.zeros(publisher.n_entries, np.uint64)
 
     def published(shard: Shard, result: tuple[PartStats, SparseCounts | None]) -> None:
@@ -290,7 +303,7 @@ def _publish(
         if counts is not None:
             part_counts.add_to(counts)
 
-    done = lambda s: (final_dir / rundir.part_marker(s.name)).exists()  # noqa: E731
+    done = lambda s: present[s.index]  # noqa: E731
     for shard in run_step(engine, publisher, shards, done, published, "publish"):
         stats = PartStats.from_json(_read_json(final_dir / rundir.part_marker(shard.name)))
         totals.add(shard.index, stats)
@@ -337,15 +350,17 @@ def run_stage(
     worker: ShardWorker,
     shards: list[Shard],
     engine: Engine,
-    final_dir: Path,
+    final_dir: Location,
     description: str,
     inputs: list[str],
 ) -> StageResult:
     """Stage every shard, find the later occurrences of pairs, publish the parts into
     ``final_dir``."""
     staging = worker.staging_dir
-    resumed = _stage(worker, shards, engine, description)
-    report, blocks = _deduplicate(staging, shards, engine) if worker.dedup else (None, None)
+    resumed, staged_rows = _stage(worker, shards, engine, description)
+    report, blocks = (
+        _deduplicate(staging, shards, staged_rows, engine) if worker.dedup else (None, None)
+    )
     n_entries = worker.matcher.n_entries if worker.matcher is not None else None
     publisher = Publisher(staging, final_dir, worker.text_column, n_entries, blocks)
     totals = Totals()
@@ -363,7 +378,7 @@ def run_stage(
     return StageResult(totals, counts, summary)
 
 
-def finish(summary_path: Path, summary: dict, config: dict) -> None:
+def finish(summary_path: Location, summary: dict, config: dict) -> None:
     """Write the summary (it marks the stage complete), then drop the staged parts."""
     write_json(summary_path, summary)
     rundir.drop_staging(summary_path.parent, config)

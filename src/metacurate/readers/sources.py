@@ -270,6 +270,12 @@ def _problem(url: str, err: BaseException) -> str | None:
     return None
 
 
+def failure(url: str, err: BaseException) -> str:
+    """Words for a one-line message on a failed remote operation (reading or writing)."""
+    err = _cause(err)
+    return _problem(url, err) or one_line(err)
+
+
 def _denied(url: str) -> str:
     scheme = url.partition("://")[0].lower()
     if scheme == "s3":
@@ -312,7 +318,7 @@ def _remote_info(url: str, fresh: bool = False) -> dict:
 
 
 def _fetch_info(url: str) -> dict:
-    fs, where = _filesystem(url)
+    fs, where = filesystem(url)
     if _is_arrow(fs):
         import pyarrow.fs as pafs
 
@@ -335,7 +341,7 @@ def _fetch_info(url: str) -> dict:
 def _open_handle(url: str, streaming: bool = False):
     """(a fresh handle on the remote file, its size); ``streaming``: read from the start with
     no byte ranges, for a server that has none."""
-    fs, where = _filesystem(url)
+    fs, where = filesystem(url)
     if _is_arrow(fs):
         handle = fs.open_input_file(where)
         return handle, handle.size()
@@ -354,7 +360,7 @@ def _is_arrow(fs) -> bool:
     return type(fs).__module__.startswith("pyarrow")
 
 
-def _filesystem(url: str):
+def filesystem(url: str):
     """(filesystem, the path it knows the file by) for a URL."""
     scheme, _, rest = url.partition("://")
     scheme = scheme.lower()
@@ -376,12 +382,17 @@ def _arrow_filesystem(scheme: str, bucket: str, settings: tuple, pid: int):
     endpoint = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
     if scheme == "gs":  # Google's client retries for 15 minutes by default; we retry too
         return pafs.GcsFileSystem(retry_time_limit=timedelta(seconds=GCS_RETRY_S))
-    if scheme == "s3" and endpoint:
+    if scheme != "s3":
+        return pafs.FileSystem.from_uri(f"{scheme}://{bucket}")[0]
+    # Delayed open: a file smaller than one upload part (markers, summaries, most parts of a
+    # test) is written with one PutObject, not a three-request multipart upload.
+    if endpoint:
         # pyarrow 26 reads AWS_ENDPOINT_URL itself, older ones may not; given here, it also
         # spares the region lookup an S3-compatible store may not answer.
         region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
-        return pafs.S3FileSystem(endpoint_override=endpoint, region=region)
-    return pafs.FileSystem.from_uri(f"{scheme}://{bucket}")[0]
+        return pafs.S3FileSystem(endpoint_override=endpoint, region=region, allow_delayed_open=True)
+    region = pafs.resolve_s3_region(bucket)
+    return pafs.S3FileSystem(region=region, allow_delayed_open=True)
 
 
 @functools.cache

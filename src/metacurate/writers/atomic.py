@@ -1,6 +1,7 @@
 """Write to a temporary name in the same folder, then rename: a killed run never leaves a half
-file under a name that looks whole. A write that fails (full disk, read-only folder) says which
-file in one line."""
+file under a name that looks whole. On an object store, where an object appears only once its
+upload completes, a file is uploaded whole under its final name instead (``location.py``). A
+write that fails (full disk, read-only folder, denied bucket) says which file in one line."""
 
 import contextlib
 import errno
@@ -10,12 +11,14 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from metacurate.errors import OutputError
+from metacurate.location import Location
 
 TMP_MARK = ".tmp-"
 FULL = {errno.ENOSPC, errno.EDQUOT}
@@ -55,26 +58,38 @@ def atomic_path(path: Path) -> Iterator[Path]:
 
 def make_folder(folder: Path) -> None:
     """Create ``folder`` (and its parents), or say in one line why it cannot be."""
-    try:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise OutputError(f"{folder}: a file is in the way of the output folder") from None
-    except OSError as err:
-        raise OutputError(f"{folder}: cannot create the output folder ({err.strerror})") from None
+    Location.of(folder).make()
 
 
-def write_json(path: Path, obj, indent: int | None = 2) -> None:
+@contextmanager
+def atomic_file(where: Location | Path) -> Iterator[BinaryIO]:
+    """A binary file to write ``where`` through: complete under its name only once the block
+    succeeds."""
+    where = Location.of(where)
+    if where.remote:
+        buffer = io.BytesIO()
+        yield buffer
+        where.upload(buffer.getbuffer())
+        return
+    with atomic_path(where.path) as tmp, open(tmp, "wb") as f:
+        yield f
+
+
+def write_bytes(where: Location | Path, data: bytes | memoryview) -> None:
+    with atomic_file(where) as f:
+        f.write(data)
+
+
+def write_json(where: Location | Path, obj, indent: int | None = 2) -> None:
     """Write JSON; pass indent=None for large documents (Python's indenting encoder is slow)."""
-    with atomic_path(path) as tmp:
-        text = json.dumps(obj, indent=indent, ensure_ascii=False)
-        tmp.write_text(text + "\n", encoding="utf-8", errors="surrogatepass")
+    text = json.dumps(obj, indent=indent, ensure_ascii=False) + "\n"
+    write_bytes(where, text.encode("utf-8", "surrogatepass"))
 
 
-def write_npy(path: Path, array: np.ndarray) -> None:
+def write_npy(where: Location | Path, array: np.ndarray) -> None:
     buffer = io.BytesIO()
     np.save(buffer, array)  # into memory: NumPy's own file writes lose the errno of a full disk
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(buffer.getbuffer())
+    write_bytes(where, buffer.getbuffer())
 
 
 # Columns whose values are (nearly) all distinct: trying a dictionary for them costs ~20% of
@@ -82,7 +97,13 @@ def write_npy(path: Path, array: np.ndarray) -> None:
 DISTINCT_COLUMNS = {"url", "uuid", "page_url", "entry_ids", "keep_prob"}
 
 
-def write_parquet(path: Path, table: pa.Table, text_column: str = "text") -> None:
+def write_parquet(where: Location | Path, table: pa.Table, text_column: str = "text") -> None:
     dictionary = [c for c in table.column_names if c not in DISTINCT_COLUMNS | {text_column}]
-    with atomic_path(path) as tmp:
+    where = Location.of(where)
+    if where.remote:
+        buffer = pa.BufferOutputStream()
+        pq.write_table(table, buffer, compression="zstd", use_dictionary=dictionary)
+        where.upload(buffer.getvalue())
+        return
+    with atomic_path(where.path) as tmp:
         pq.write_table(table, tmp, compression="zstd", use_dictionary=dictionary)
