@@ -129,12 +129,15 @@ class Location:
                     if entry.is_dir(follow_symlinks=False) == want_dirs:
                         yield entry.name
             return
-        pafs = _fs()
-        selector = pafs.FileSelector(self._key, allow_not_found=True, recursive=False)
-        wanted = pafs.FileType.Directory if want_dirs else pafs.FileType.File
-        for info in self._remote(lambda fs: fs.get_file_info(selector)):
+        wanted = _fs().FileType.Directory if want_dirs else _fs().FileType.File
+        for info in self._listing():
             if info.type == wanted:
                 yield info.base_name
+
+    def _listing(self) -> list:
+        """What is directly under this prefix: pyarrow's FileInfo of each file and prefix."""
+        selector = _fs().FileSelector(self._key, allow_not_found=True, recursive=False)
+        return self._remote(lambda fs: fs.get_file_info(selector))
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -197,9 +200,8 @@ class Location:
         store, only the empty directory object pyarrow leaves when a prefix's last file is
         deleted goes: a prefix itself vanishes with its last object."""
         if self.remote:
-            if self.is_dir() and next(self._entries(want_dirs=False), None) is None:
-                if next(self._entries(want_dirs=True), None) is None:
-                    self._remote(lambda fs: fs.delete_dir(self._key), writing=True)
+            if self.is_dir() and not self._listing():
+                self._remote(lambda fs: fs.delete_dir(self._key), writing=True)
             return
         if not os.path.isdir(self.url):
             return
