@@ -32,6 +32,15 @@ LEASE_S = 60.0
 # each reads it back after this pause, and the one that finds the other's token steps back.
 # (Object stores' conditional writes would close the race; pyarrow.fs does not offer them.)
 SETTLE_S = 1.0
+# A worker forked while a thread renews the lease would inherit the S3 client's locks held by
+# a thread that does not exist in it, and could hang on them: a fork waits for a renewal in
+# flight, and no renewal starts during a fork.
+_RENEWING = threading.Lock()
+os.register_at_fork(
+    before=_RENEWING.acquire,
+    after_in_parent=_RENEWING.release,
+    after_in_child=_RENEWING.release,
+)
 
 
 @contextmanager
@@ -140,7 +149,8 @@ def _alive(pid: object) -> bool:
 
 
 def _renew(where: Location, mine: dict) -> None:
-    where.upload(json.dumps({**mine, "renewed": time.time()}).encode("utf-8"))
+    with _RENEWING:
+        where.upload(json.dumps({**mine, "renewed": time.time()}).encode("utf-8"))
 
 
 def _keep(where: Location, mine: dict, stop: threading.Event) -> None:
