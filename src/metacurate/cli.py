@@ -418,7 +418,13 @@ def demo(
 
 @app.command()
 def export(
-    curated: Annotated[Path, typer.Argument(help="A curated-t{T}-seed{S} folder of `balance`.")],
+    curated: Annotated[
+        str,
+        typer.Argument(
+            help="A curated-t{T}-seed{S} folder (or s3:// or gs:// prefix) of `balance`.",
+            callback=_location,
+        ),
+    ],
     out: Annotated[
         Path,
         typer.Argument(

@@ -14,7 +14,7 @@ Local folders and object stores differ where it matters for never losing data:
   marker, written after its data, says the data belongs to the run.
 - A local folder is locked with ``flock``; an object store has no locks, so a run holds a lease
   object it renews (``writers/lock.py``).
-- Prefixes are not folders: nothing needs creating or removing once empty.
+- Prefixes are not folders: nothing needs creating, and a prefix vanishes with its last file.
 """
 
 import contextlib

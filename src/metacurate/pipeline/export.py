@@ -63,35 +63,36 @@ LIST_IDS = pa.list_(pa.int32())
 class Curated:
     """A curated folder's parts, its text column and what its parts hold."""
 
-    folder: Path
-    parts: list[Path]
+    folder: Location
+    parts: list[Location]
     text_column: str
     columns: frozenset[str]  # in any part
     rows: int
 
 
-def run_export(curated: Path, to: str, out: Path, overwrite: bool = False) -> dict:
-    """Export the curated folder ``curated`` as format ``to`` to ``out``; return a summary.
+def run_export(curated: Location | Path | str, to: str, out: Path, overwrite: bool = False) -> dict:
+    """Export the curated folder ``curated`` (local, or on an object store) as format ``to`` to
+    ``out``; return a summary.
 
-    ``out`` is a Parquet file for ``img2dataset`` and a folder for ``webdataset-json``.
+    ``out`` is a local Parquet file for ``img2dataset`` and a folder for ``webdataset-json``.
     """
     if to not in FORMATS:
         raise InputError(f"unknown export format {to!r} (supported: {', '.join(FORMATS)})")
-    source = open_curated(Path(curated))
+    source = open_curated(Location.of(curated))
     _never_over_a_run(source.folder, Path(out))
     if to == "img2dataset":
         return export_img2dataset(source, Path(out), overwrite)
     return export_webdataset_json(source, Path(out), overwrite)
 
 
-def _never_over_a_run(curated: Path, out: Path) -> None:
+def _never_over_a_run(curated: Location, out: Path) -> None:
     """Refuse an export that would write into the curated folder it reads, or over a file that
     the balance or match run holding it wrote or read."""
     target = os.path.realpath(out)
-    if Path(target).is_relative_to(os.path.realpath(curated)):
+    if Path(target).is_relative_to(curated.identity()):
         raise OutputConflict(f"{out} is inside the curated folder it exports; choose another path")
     runs = (curated.parent, rundir.MATCH), (curated, rundir.BALANCE)
-    if any(rundir.records(Location.of(folder), layout, target) for folder, layout in runs):
+    if any(rundir.records(folder, layout, target) for folder, layout in runs):
         raise OutputConflict(
             f"{out} is an input or output of the run it exports; choose another path"
         )
@@ -100,7 +101,7 @@ def _never_over_a_run(curated: Path, out: Path) -> None:
 # --- the curated folder ---------------------------------------------------------------------
 
 
-def open_curated(folder: Path) -> Curated:
+def open_curated(folder: Location) -> Curated:
     if not folder.is_dir():
         raise InputError(f"{folder}: no such folder")
     card = _read_json(folder / DATACARD)
@@ -112,8 +113,9 @@ def open_curated(folder: Path) -> Curated:
     rows = 0
     for part in parts:
         try:
-            names = pq.read_schema(part).names
-            rows += pq.read_metadata(part).num_rows
+            parquet = pq.ParquetFile(**part.arrow())
+            names = parquet.schema_arrow.names
+            rows += parquet.metadata.num_rows
         except (OSError, pa.ArrowException) as err:
             raise InputError(
                 f"{part}: not a readable Parquet file ({err}); remove it and run the balance"
@@ -126,7 +128,7 @@ def open_curated(folder: Path) -> Curated:
     return Curated(folder, parts, text_column, frozenset(columns), rows)
 
 
-def _listed_parts(folder: Path, card: dict | None) -> list[str]:
+def _listed_parts(folder: Location, card: dict | None) -> list[str]:
     """The parts the data card lists, once the balance stage is seen to have completed.
 
     Balance writes each part, then its ``part-NNNNN.json`` marker, and the card last: a folder
@@ -143,7 +145,7 @@ def _listed_parts(folder: Path, card: dict | None) -> list[str]:
         names = _json_field(card, ("outputs", "parquet"))
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise InputError(f"{folder / DATACARD}: no outputs.parquet list of the curated parts")
-    present = set(Location.of(folder).files())
+    present = set(folder.files())
     done = [name for name in names if rundir.part_done(present, name)]
     if card is not None and len(done) == len(names):
         return names
@@ -154,10 +156,10 @@ def _listed_parts(folder: Path, card: dict | None) -> list[str]:
     raise InputError(f"{folder}: balancing is not complete ({state}); run `{command}` to finish it")
 
 
-def _balance_command(folder: Path, settings: dict | None) -> str:
+def _balance_command(folder: Location, settings: dict | None) -> str:
     """The command that completes this folder, with the t and seed of ``settings``."""
-    if folder.name in ("", ".."):  # "." or "..": the run folder is only known once resolved
-        folder = folder.resolve()
+    if folder.name in ("", ".", ".."):  # the run folder is only known once resolved
+        folder = Location(folder.identity())
     command = ["metacurate", "balance", str(folder.parent)]
     t, seed = _json_field(settings, ("t",)), _json_field(settings, ("seed",))
     if t is not None and seed is not None:
@@ -165,9 +167,9 @@ def _balance_command(folder: Path, settings: dict | None) -> str:
     return shlex.join(command)
 
 
-def _read_json(path: Path) -> dict | None:
+def _read_json(path: Location) -> dict | None:
     try:
-        value = json.loads(path.read_text("utf-8"))
+        value = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError, UnicodeDecodeError):
         return None
     return value if isinstance(value, dict) else None
@@ -184,7 +186,7 @@ def _json_field(value: dict | None, keys: tuple[str, ...]):
 def _batches(source: Curated, columns: list[str]) -> Iterator[pa.Table]:
     """The parts' rows, BATCH_ROWS at a time, with those of ``columns`` each part has."""
     for part in source.parts:
-        parquet = pq.ParquetFile(part)
+        parquet = pq.ParquetFile(**part.arrow())
         present = [c for c in columns if c in parquet.schema_arrow.names]
         for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=present):
             if batch.num_rows:
