@@ -5,9 +5,11 @@ joining an output folder's Parquet parts) are in tests/helpers.py: `from helpers
 """
 
 import hashlib
+import json
 import socket
 import sys
 import threading
+import urllib.request
 import uuid
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -51,6 +53,23 @@ class Bucket:
         self.client.upload_file(str(local), self.name, key)
         return f"s3://{self.name}/{key}"
 
+    def keys(self, prefix: str = "") -> list[str]:
+        """Every object under ``prefix``, as its key."""
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.name, Prefix=prefix
+        )
+        return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
+
+    def download(self, prefix: str, folder: Path) -> Path:
+        """The files under ``prefix`` into ``folder``, as a local run would have written them
+        (the empty directory objects some tools make are left out)."""
+        for key in self.keys(prefix + "/"):
+            if not key.endswith("/"):
+                target = folder / key.removeprefix(prefix + "/")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                self.client.download_file(self.name, key, str(target))
+        return folder
+
 
 @pytest.fixture(scope="session")
 def s3_endpoint() -> str:
@@ -83,6 +102,40 @@ def s3_bucket(s3_endpoint, monkeypatch) -> Bucket:
     name = f"bucket-{uuid.uuid4().hex[:12]}"
     client.create_bucket(Bucket=name)
     return Bucket(client, name, s3_endpoint)
+
+
+@pytest.fixture
+def s3_auth(s3_bucket, tmp_path):
+    """The S3 server checks signatures and permissions (moto does not unless told), with a
+    user whose key may do everything. Yields (access key id, its secret, an object's URL)."""
+    import boto3
+
+    path = tmp_path / "a.jsonl"
+    path.write_text('{"text": "a red dog"}\n')
+    url = s3_bucket.put(path, "a.jsonl")
+
+    iam = boto3.client("iam", endpoint_url=s3_bucket.endpoint)
+    user = f"reader-{s3_bucket.name}"
+    iam.create_user(UserName=user)
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+    }
+    iam.put_user_policy(UserName=user, PolicyName="all", PolicyDocument=json.dumps(policy))
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    _moto_auth(s3_bucket.endpoint, b"0")  # from the next request on, every request is checked
+    try:
+        yield key["AccessKeyId"], key["SecretAccessKey"], url
+    finally:
+        _moto_auth(s3_bucket.endpoint, b"inf")
+
+
+def _moto_auth(endpoint: str, after_requests: bytes) -> None:
+    request = urllib.request.Request(
+        f"{endpoint}/moto-api/reset-auth", data=after_requests, method="POST"
+    )
+    request.add_header("Content-Type", "text/plain")
+    urllib.request.urlopen(request).close()
 
 
 class RangeServer:

@@ -28,8 +28,9 @@ def concat_parts(folder: Path, pattern: str = "part-*.parquet") -> pa.Table:
     return pa.concat_tables(pq.read_table(p) for p in sorted(folder.glob(pattern)))
 
 
-def run_outputs(out: Path) -> dict[str, bytes]:
-    """Every file a user reads, with the run's folder and the time of the card made neutral."""
+def run_outputs(out: Path, named: str | None = None) -> dict[str, bytes]:
+    """Every file a user reads, with the run's folder (as the command ``named`` it, if not
+    ``out``) and the time of the card made neutral."""
     files = {}
     for path in sorted(out.rglob("*")):
         name = str(path.relative_to(out))
@@ -38,16 +39,27 @@ def run_outputs(out: Path) -> dict[str, bytes]:
         data = path.read_bytes()
         if path.name.startswith("datacard."):
             data = re.sub(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", b"TIME", data)
-            data = data.replace(str(out).encode(), b"OUT")
+            data = data.replace((named or str(out)).encode(), b"OUT")
         files[name] = data
     return files
 
 
-def same_outputs(out: Path, clean: Path) -> None:
-    got, want = run_outputs(out), run_outputs(clean)
+def same_outputs(out: Path, clean: Path, named: str | None = None) -> None:
+    got, want = run_outputs(out, named), run_outputs(clean)
     assert sorted(got) == sorted(want)
     for name in want:
         assert got[name] == want[name], name
+
+
+def same_as_local(out: Path, clean: Path, named: str | None = None) -> None:
+    """Every file a user reads is byte-identical to the local engine's; the data card records
+    the command, which differs by its ``--engine ray``."""
+    got, want = run_outputs(out, named), run_outputs(clean)
+    assert sorted(got) == sorted(want)
+    for name, data in got.items():
+        if Path(name).name.startswith("datacard."):
+            data = data.replace(b" --engine ray", b"")
+        assert data == want[name], name
 
 
 def alive(pid: int) -> bool:

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import alive, run_outputs, session_processes
+from helpers import alive, same_as_local, session_processes
 from test_faults import CURATE, Run, _run, _write_pool
 
 pytest.importorskip("ray")
@@ -48,17 +48,6 @@ def clean(pool, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("clean") / "out"
     _run([*CURATE, *pool, "--out", str(out)])
     return out
-
-
-def _same_as_local(out: Path, clean: Path) -> None:
-    """Every file a user reads is byte-identical to the local engine's; the data card records
-    the command, which differs by its ``--engine ray``."""
-    got, want = run_outputs(out), run_outputs(clean)
-    assert sorted(got) == sorted(want)
-    for name, data in got.items():
-        if Path(name).name.startswith("datacard."):
-            data = data.replace(b" --engine ray", b"")
-        assert data == want[name], name
 
 
 def _short(cmdline: str) -> str:
@@ -146,7 +135,7 @@ def test_a_killed_ray_worker_is_retried_and_the_run_completes(pool, clean, tmp_p
     assert not alive(killed)
     assert "Traceback" not in run.stderr, run.stderr
     run.no_process_left()
-    _same_as_local(out, clean)
+    same_as_local(out, clean)
 
 
 def _interrupt(run: RayRun, how: str) -> None:
@@ -189,7 +178,7 @@ def test_a_killed_driver_ctrl_c_and_sigterm_stop_ray_and_the_command_resumes(poo
     _interrupt(RayRun(args, tmp_path / "ctrl-c.log"), "ctrl-c")
     _interrupt(RayRun(args, tmp_path / "sigterm.log"), "sigterm")
     _run(args)
-    _same_as_local(tmp_path / "out", clean)
+    same_as_local(tmp_path / "out", clean)
 
 
 def test_a_ray_run_into_a_folder_in_use_is_refused(pool, tmp_path):

@@ -8,7 +8,6 @@ import gzip
 import json
 import shutil
 import tarfile
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -270,40 +269,6 @@ def test_unreachable_host_is_a_one_line_error():
     with pytest.raises(InputError) as err:
         plan_shards([url])
     _one_line_error(str(err.value), url, "tried 4 times")
-
-
-@pytest.fixture
-def s3_auth(s3_bucket, tmp_path):
-    """The S3 server checks signatures and permissions (moto does not unless told), with a
-    user whose key may do everything. Yields (access key id, its secret, an object's URL)."""
-    import boto3
-
-    path = tmp_path / "a.jsonl"
-    path.write_text('{"text": "a red dog"}\n')
-    url = s3_bucket.put(path, "a.jsonl")
-
-    iam = boto3.client("iam", endpoint_url=s3_bucket.endpoint)
-    user = f"reader-{s3_bucket.name}"
-    iam.create_user(UserName=user)
-    policy = {
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
-    }
-    iam.put_user_policy(UserName=user, PolicyName="all", PolicyDocument=json.dumps(policy))
-    key = iam.create_access_key(UserName=user)["AccessKey"]
-    _moto_auth(s3_bucket.endpoint, b"0")  # from the next request on, every request is checked
-    try:
-        yield key["AccessKeyId"], key["SecretAccessKey"], url
-    finally:
-        _moto_auth(s3_bucket.endpoint, b"inf")
-
-
-def _moto_auth(endpoint: str, after_requests: bytes) -> None:
-    request = urllib.request.Request(
-        f"{endpoint}/moto-api/reset-auth", data=after_requests, method="POST"
-    )
-    request.add_header("Content-Type", "text/plain")
-    urllib.request.urlopen(request).close()
 
 
 def test_bad_credentials_are_a_one_line_error(monkeypatch, s3_auth):
