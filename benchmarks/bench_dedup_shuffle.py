@@ -6,25 +6,23 @@
 them are repeats of other ids of the run (uniformly spread over the run, within shards too) and
 ``--no-id-share`` are ``(0, 0)`` (rows without an image id: never duplicates).
 
-- ``single``: today's single set: ``SeenPairs.first_seen`` over each shard's ids in input order,
-  in one child process (the row ids it drops are written for the comparison).
-- ``shuffle, B buckets``: stage 1 (in this process, timed): every shard's id file, written as
-  the shard workers write it; then one child process per task (sequentially, so each child's
-  peak RSS is its own); then ``duplicate_rows`` for every shard (the publish side's look-up,
-  timed here). Two versions of ``pipeline/dedup.py`` are supported, whichever is installed:
-  the per-shard shuffle of commits c114513..3c19375 (``sorted_ids`` per shard, one
-  ``BucketReducer`` per bucket reading every shard's file, and a look-up that reads every
-  bucket's dups file; also timed with uint64 search keys, see ``_duplicate_rows_uint64``), and
-  the block-based one after it (``shard_ids``; ``BlockCombiner`` per block of ~8M ids,
-  ``BucketReducer`` per bucket, ``BlockSplitter`` per block; a look-up reads one block file).
+- ``single``: one ``SeenPairs.first_seen`` over each shard's ids in input order, in one child
+  process (the rows it drops are written for the comparison).
+- ``shuffle, B buckets``: stage 1 (in this process, timed): every shard's id file
+  (``shard_ids``), written as the shard workers write it. Blocks are planned as the pipeline
+  plans them, from each shard's row count (``plan_blocks``). Then one child process per task,
+  sequentially, so that each child's peak RSS is its own: ``BlockCombiner`` per block,
+  ``BucketReducer`` per bucket, ``BlockSplitter`` per block. Then ``duplicate_rows`` for every
+  shard (the publish side's look-up: one ranged read of its block's file, timed here).
 
-Reported: ids/s of each (the single set; the reducers' summed time, i.e. per core; stage 1; the
-publish look-ups), each child's peak RSS (VmHWM) and its growth over the child's baseline after
-imports and the warm-up of the compiled kernel (for ``single``, after the ids are generated, as in
-``bench_dedup.py``), the id-set bytes the reducers report, the bytes of the id and dups files,
+Reported: ids/s per step (the run's ids with an image id over the step's summed seconds, i.e.
+per core; for ``single``, every id over its seconds), each child's peak RSS (VmHWM) and its
+growth over the child's baseline after imports and the warm-up of the compiled kernel (for
+``single``, after the ids are generated, as in ``bench_dedup.py``), the id-set bytes the
+reducers report, the bytes of the files each step writes (with their ``*.index.npy`` files),
 and whether the sets of dropped ``(shard, row)`` are EQUAL. Repeats rotate the order.
 
-    python benchmarks/bench_dedup_shuffle.py --pairs 32000000 --shards 320 --buckets 1,4,16
+    python benchmarks/bench_dedup_shuffle.py --pairs 16000000 --shards 160 --buckets 1,4,16
 """
 
 from __future__ import annotations
@@ -45,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine_note, median, spread  # noqa: E402
 
 MiB = 2**20
+STEPS = ("combine", "reduce", "split")
 
 
 def _peak_kib() -> int:
@@ -69,6 +68,16 @@ def part_name(shard: int) -> str:
 
 def _dropped_key(shard: int, rows: np.ndarray) -> np.ndarray:
     return (np.uint64(shard) << np.uint64(32)) | rows.astype(np.uint64)
+
+
+def _blocks(folder: Path, pairs: int, shards: int):
+    """The blocks as the pipeline plans them: from each shard's staged row count."""
+    from metacurate.location import Location
+    from metacurate.pipeline.dedup import Blocks, plan_blocks
+
+    parts = tuple(part_name(s) for s in range(shards))
+    starts = plan_blocks([pairs // shards] * shards)
+    return Blocks(Location.of(folder), parts, tuple(starts))
 
 
 # ------------------------------------------------------------------------------------------
@@ -101,39 +110,18 @@ def child_single(args) -> dict:
     }
 
 
-def _new_api() -> bool:
-    """The block-based shuffle (combine, reduce, split) of the working tree after 3c19375, or
-    the per-shard one of c114513..3c19375 (reducers read every shard's sorted id file)."""
-    from metacurate.pipeline import dedup
-
-    return hasattr(dedup, "Blocks")
-
-
-def _blocks(folder: Path, shards: int):
-    from metacurate.pipeline.dedup import Blocks, ids_in, ids_name, plan_blocks
-
-    parts = tuple(part_name(s) for s in range(shards))
-    starts = plan_blocks([ids_in(folder / ids_name(p)) for p in parts])
-    return Blocks(folder, parts, tuple(starts))
-
-
 def child_task(args) -> dict:
-    """One task of the shuffle in this process: ``reduce`` (a bucket), or with the block-based
-    shuffle also ``combine`` and ``split`` (a block)."""
+    """One task of the shuffle in this process: ``combine`` or ``split`` (a block), or
+    ``reduce`` (a bucket)."""
     from metacurate.filters.dedup import SeenPairs
     from metacurate.pipeline import dedup
 
     SeenPairs().first_seen(np.ones((1, 2), np.uint64))  # the compiled kernel, outside the timing
-    if _new_api():
-        blocks = _blocks(args.dir, args.shards)
-        task = {
-            "combine": lambda: dedup.BlockCombiner(blocks),
-            "reduce": lambda: dedup.BucketReducer(blocks, args.buckets),
-            "split": lambda: dedup.BlockSplitter(blocks, args.buckets),
-        }[args.child]()
-    else:
-        parts = tuple(part_name(s) for s in range(args.shards))
-        task = dedup.BucketReducer(args.dir, parts, args.buckets)
+    blocks = _blocks(args.dir, args.pairs, args.shards)
+    step = {"combine": dedup.BlockCombiner, "reduce": dedup.BucketReducer}.get(
+        args.child, dedup.BlockSplitter
+    )
+    task = step(blocks, args.buckets)
     base = _peak_kib()
     t0 = time.perf_counter()
     result = task(args.bucket)
@@ -147,11 +135,11 @@ def child_task(args) -> dict:
     return out
 
 
-def run_child(kind: str, args, folder: Path, buckets: int = 0, bucket: int = 0) -> dict:
+def run_child(kind: str, args, folder: Path, buckets: int = 0, task: int = 0) -> dict:
     command = [sys.executable, __file__, "--child", kind, "--dir", str(folder)]
     command += ["--pairs", str(args.pairs), "--shards", str(args.shards)]
     command += ["--dup-share", str(args.dup_share), "--no-id-share", str(args.no_id_share)]
-    command += ["--buckets", str(buckets), "--bucket", str(bucket)]
+    command += ["--buckets", str(buckets), "--bucket", str(task)]
     out = subprocess.run(command, check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -162,18 +150,26 @@ def run_child(kind: str, args, folder: Path, buckets: int = 0, bucket: int = 0) 
 
 
 def stage_one(ids: np.ndarray, shards: int, folder: Path) -> float:
-    """Every shard's id file, as the shard workers write them (sorted by id in the per-shard
-    shuffle; in input order in the block-based one, which sorts per block); returns seconds."""
+    """Every shard's id file, as the shard workers write them; returns seconds."""
+    from metacurate.location import Location
     from metacurate.pipeline import dedup
     from metacurate.writers.atomic import write_npy
 
-    per_shard = dedup.shard_ids if _new_api() else dedup.sorted_ids
     per = len(ids) // shards
     t0 = time.perf_counter()
     for shard in range(shards):
-        table = per_shard(ids[shard * per : (shard + 1) * per])
-        write_npy(folder / dedup.ids_name(part_name(shard)), table)
+        table = dedup.shard_ids(ids[shard * per : (shard + 1) * per])
+        write_npy(Location.of(folder / dedup.ids_name(part_name(shard))), table)
     return time.perf_counter() - t0
+
+
+def _file_bytes(folder: Path, names) -> tuple[int, int]:
+    """Bytes of these files and of their index files."""
+    from metacurate.pipeline.dedup import index_name
+
+    names = list(names)
+    data = sum((folder / n).stat().st_size for n in names)
+    return data, sum((folder / index_name(n)).stat().st_size for n in names)
 
 
 def shuffle(args, ids_dir: Path, buckets: int) -> dict:
@@ -185,57 +181,81 @@ def shuffle(args, ids_dir: Path, buckets: int) -> dict:
     for shard in range(args.shards):
         name = dedup.ids_name(part_name(shard))
         os.symlink(ids_dir / name, folder / name)
-    new = _new_api()
-    out: dict = {"combiners": [], "splitters": []}
-    if new:
-        blocks = _blocks(folder, args.shards)
-        n_blocks = len(blocks.starts)
-        out["combiners"] = [run_child("combine", args, folder, buckets, k) for k in range(n_blocks)]
-    out["reducers"] = [run_child("reduce", args, folder, buckets, b) for b in range(buckets)]
-    if new:
-        out["splitters"] = [run_child("split", args, folder, buckets, k) for k in range(n_blocks)]
-        look_up = lambda s: dedup.duplicate_rows(blocks, s)  # noqa: E731
-        reads = args.shards
-    else:
-        look_up = lambda s: dedup.duplicate_rows(folder, s, buckets)  # noqa: E731
-        reads = args.shards * buckets
+    blocks = _blocks(folder, args.pairs, args.shards)
+    n_blocks = len(blocks.starts)
+    out: dict = {
+        "combine": [run_child("combine", args, folder, buckets, k) for k in range(n_blocks)],
+        "reduce": [run_child("reduce", args, folder, buckets, b) for b in range(buckets)],
+        "split": [run_child("split", args, folder, buckets, k) for k in range(n_blocks)],
+    }
     t0 = time.perf_counter()
-    dropped = [_dropped_key(s, look_up(s).astype(np.uint64)) for s in range(args.shards)]
+    dropped = [
+        _dropped_key(s, dedup.duplicate_rows(blocks, s).astype(np.uint64))
+        for s in range(args.shards)
+    ]
     out["lookup"] = time.perf_counter() - t0
-    out["lookup_fixed"] = None
-    if not new:
-        t0 = time.perf_counter()
-        fixed = [_duplicate_rows_uint64(folder, s, buckets) for s in range(args.shards)]
-        out["lookup_fixed"] = time.perf_counter() - t0
-        for shard, rows in enumerate(fixed):
-            assert np.array_equal(np.sort(rows), np.sort(dropped[shard] & np.uint64(0xFFFFFFFF)))
-    out["reads"] = reads
     out["dropped"] = np.sort(np.concatenate(dropped))
-    out["dups_bytes"] = sum((folder / dedup.dups_name(b)).stat().st_size for b in range(buckets))
-    if new:
-        out["dups_bytes"] += sum(
-            (folder / dedup.block_dups(k)).stat().st_size for k in range(n_blocks)
-        )
-        out["block_ids_bytes"] = sum(
-            (folder / dedup.block_ids(k)).stat().st_size for k in range(n_blocks)
-        )
+    out["blocks"] = n_blocks
+    out["shards"] = args.shards
+    out["files"] = {
+        "block ids": _file_bytes(folder, map(dedup.block_ids, range(n_blocks))),
+        "bucket dups": _file_bytes(folder, map(dedup.dups_name, range(buckets))),
+        "block dups": _file_bytes(folder, map(dedup.block_dups, range(n_blocks))),
+    }
     shutil.rmtree(folder)
     return out
 
 
-def _duplicate_rows_uint64(staging_dir: Path, shard: int, buckets: int) -> np.ndarray:
-    """``pipeline.dedup.duplicate_rows`` with its search keys as uint64, the column's type.
-    (There, ``[shard, shard + 1]`` is an int64 array: NumPy promotes uint64 with int64 to
-    float64, so every look-up converts the bucket's whole shard column first.)"""
-    from metacurate.pipeline.dedup import dups_name
+def _mib(kib: float) -> str:
+    return f"{kib / 1024:,.0f} MiB"
 
-    keys = np.array([shard, shard + 1], np.uint64)
-    rows = []
-    for bucket in range(buckets):
-        dups = np.load(staging_dir / dups_name(bucket), mmap_mode="r")
-        lo, hi = np.searchsorted(dups[:, 0], keys)
-        rows.append(np.asarray(dups[lo:hi, 1], np.int64))
-    return np.concatenate(rows) if rows else np.empty(0, np.int64)
+
+def _summary(rs: list[dict], with_id: int, pairs: int, stage: float, buckets: int) -> list[str]:
+    """Medians over repeats of one bucket count's runs."""
+    lines = []
+    for step in STEPS:
+        rate = [with_id / sum(x["seconds"] for x in r[step]) / 1e6 for r in rs]
+        secs = [sum(x["seconds"] for x in r[step]) for r in rs]
+        peak = median([max(x["peak_kib"] for x in r[step]) for r in rs])
+        growth = median([max(x["growth_kib"] for x in r[step]) for r in rs])
+        base = median([x["base_kib"] for r in rs for x in r[step]])
+        tasks = len(rs[0][step])
+        line = (
+            f"    {step} ({tasks} x): {spread(rate)} M ids/s per core; "
+            f"{median(secs):.2f} s summed; largest peak RSS {_mib(peak)} (baseline "
+            f"{_mib(base)}, growth {_mib(growth)}"
+        )
+        if step == "reduce":
+            sets = max(x["set_bytes"] for x in rs[0][step])
+            line += (
+                f" = {growth * 1024 / (with_id / buckets):.1f} B per id of its bucket; "
+                f"largest id set {sets / MiB:,.0f} MiB"
+            )
+        lines.append(line + ")")
+    lookup = [r["lookup"] for r in rs]
+    shards = rs[0]["shards"]
+    lines.append(
+        f"    publish look-ups ({shards} shards): {median([with_id / t / 1e6 for t in lookup]):.2f}"
+        f" M ids/s ({spread(lookup)} s, {median(lookup) / shards * 1e3:.2f} ms per shard: its"
+        " block's index and one ranged read)"
+    )
+    files = rs[0]["files"]
+    lines.append(
+        "    files: "
+        + "; ".join(
+            f"{kind} {data / MiB:,.1f} MiB + index {index / 1024:,.1f} KiB"
+            for kind, (data, index) in files.items()
+        )
+    )
+    total = [
+        pairs / (stage + sum(x["seconds"] for step in STEPS for x in r[step]) + r["lookup"]) / 1e6
+        for r in rs
+    ]
+    lines.append(
+        f"    end to end (stage 1 + combine + reduce + split + look-ups): "
+        f"{median(total):.2f} M ids/s per core"
+    )
+    return lines
 
 
 def main() -> None:
@@ -271,11 +291,7 @@ def main() -> None:
         ids_dir.mkdir()
         from metacurate.pipeline import dedup
 
-        (dedup.shard_ids if _new_api() else dedup.sorted_ids)(ids[:10])  # imports, untimed
-        print(
-            "shuffle in src/: "
-            + ("block-based (combine, reduce, split)" if _new_api() else "per-shard id files")
-        )
+        dedup.shard_ids(ids[:10])  # imports, untimed
         stage = [stage_one(ids, args.shards, ids_dir) for _ in range(args.repeats)]
         ids_bytes = sum(p.stat().st_size for p in ids_dir.iterdir())
         with_id = int(((ids[:, 0] != 0) | (ids[:, 1] != 0)).sum())
@@ -293,33 +309,18 @@ def main() -> None:
                     dropped = np.load(tmp / "single-dropped.npy")
                     line = (
                         f"single set: {args.pairs / r['seconds'] / 1e6:.2f} M ids/s, peak "
-                        f"{r['peak_kib'] / 1024:,.0f} MiB (growth {r['growth_kib'] / 1024:,.0f}"
-                        f" MiB; set {r['set_bytes'] / MiB:,.0f} MiB), {r['distinct']:,} distinct"
+                        f"{_mib(r['peak_kib'])} (growth {_mib(r['growth_kib'])}; set "
+                        f"{r['set_bytes'] / MiB:,.0f} MiB), {r['distinct']:,} distinct"
                     )
                 else:
                     r = shuffle(args, ids_dir, config)
                     dropped = r.pop("dropped")
-                    red = r["reducers"]
-                    seconds = sum(x["seconds"] for x in red)
-                    line = (
-                        f"shuffle {config:>2} buckets: reducers {with_id / seconds / 1e6:.2f} M "
-                        f"ids/s (sum {seconds:.2f} s), largest reducer peak "
-                        f"{max(x['peak_kib'] for x in red) / 1024:,.0f} MiB (growth "
-                        f"{max(x['growth_kib'] for x in red) / 1024:,.0f} MiB, set "
-                        f"{max(x['set_bytes'] for x in red) / MiB:,.0f} MiB); publish look-ups "
-                        f"{r['lookup']:.2f} s ({r['reads']:,} dups-file reads"
-                        + (
-                            f"; {r['lookup_fixed']:.2f} s with uint64 keys)"
-                            if r["lookup_fixed"] is not None
-                            else ")"
-                        )
-                        + "".join(
-                            f"; {kind} {len(r[key])} x: {sum(x['seconds'] for x in r[key]):.2f} s,"
-                            f" largest peak {max(x['peak_kib'] for x in r[key]) / 1024:,.0f} MiB"
-                            for kind, key in (("combine", "combiners"), ("split", "splitters"))
-                            if r[key]
-                        )
+                    line = f"shuffle {config:>2} buckets, {r['blocks']} blocks: " + "; ".join(
+                        f"{step} {with_id / sum(x['seconds'] for x in r[step]) / 1e6:.2f} M "
+                        f"ids/s, largest peak {_mib(max(x['peak_kib'] for x in r[step]))}"
+                        for step in STEPS
                     )
+                    line += f"; look-ups {r['lookup']:.3f} s"
                 if reference is None:
                     reference = dropped
                 same = np.array_equal(reference, dropped)
@@ -341,52 +342,16 @@ def main() -> None:
         s0 = results["single"][0]
         print(
             f"  single SeenPairs: {median(single):.2f} M ids/s ({spread(single)}); peak RSS "
-            f"{median([r['peak_kib'] for r in results['single']]) / 1024:,.0f} MiB incl. the "
+            f"{_mib(median([r['peak_kib'] for r in results['single']]))} incl. the "
             f"{args.pairs * 16 / MiB:,.0f} MiB id array; growth "
-            f"{median([r['growth_kib'] for r in results['single']]) / 1024:,.0f} MiB; set "
+            f"{_mib(median([r['growth_kib'] for r in results['single']]))}; set "
             f"{s0['set_bytes'] / MiB:,.0f} MiB for {s0['distinct']:,} distinct "
             f"({s0['set_bytes'] / s0['distinct']:.1f} bytes each)"
         )
         for b in bucket_counts:
-            rs = results[b]
-            rate = [with_id / sum(x["seconds"] for x in r["reducers"]) / 1e6 for r in rs]
-            peaks = [max(x["peak_kib"] for x in r["reducers"]) for r in rs]
-            growth = [max(x["growth_kib"] for x in r["reducers"]) for r in rs]
-            base = median([x["base_kib"] for r in rs for x in r["reducers"]])
-            lookup = [r["lookup"] for r in rs]
-            fixed = [r["lookup_fixed"] for r in rs if r["lookup_fixed"] is not None]
-            reads = rs[0]["reads"]
-            extra = [
-                sum(x["seconds"] for x in r["combiners"] + r["splitters"]) for r in rs
-            ]  # the block-based shuffle's combine and split steps
-            sets = max(x["set_bytes"] for x in rs[0]["reducers"])
-            end_to_end = [
-                args.pairs / (median(stage) + sum(x["seconds"] for x in r["reducers"])
-                              + r["lookup"] + e) / 1e6
-                for r, e in zip(rs, extra, strict=True)
-            ]  # fmt: skip
-            print(
-                f"  shuffle {b:>2} buckets: reducers {median(rate):.2f} M ids/s per core "
-                f"({spread(rate)}); largest reducer peak RSS {median(peaks) / 1024:,.0f} MiB "
-                f"(baseline after imports {base / 1024:,.0f} MiB, growth "
-                f"{median(growth) / 1024:,.0f} MiB = {median(growth) * 1024 / (with_id / b):.1f}"
-                f" bytes per id of its bucket; id set {sets / MiB:,.0f} MiB); publish look-ups "
-                f"{median(lookup):.2f} s ({median(lookup) / reads * 1e6:.0f} us per file read"
-                + (
-                    f"; with uint64 keys {median(fixed):.2f} s, {median(fixed) / reads * 1e6:.0f} us"
-                    if fixed
-                    else ""
-                )
-                + (
-                    f"); combine + split {median(extra):.2f} s (largest peak "
-                    f"{max(x['peak_kib'] for r in rs for x in r['combiners'] + r['splitters']) / 1024:,.0f}"
-                    " MiB"
-                    if any(extra)
-                    else ""
-                )
-                + f"); dups files {rs[0]['dups_bytes'] / MiB:,.0f} MiB; stage 1 + "
-                f"reducers + look-ups {median(end_to_end):.2f} M ids/s per core"
-            )
+            print(f"  shuffle, {b} bucket{'s' if b > 1 else ''}, {results[b][0]['blocks']} blocks:")
+            for line in _summary(results[b], with_id, args.pairs, median(stage), b):
+                print(line)
         print(f"  dropped (shard, row) sets equal in every run: {'EQUAL' if equal else 'NO'}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
