@@ -47,7 +47,15 @@ class Interrupted(KeyboardInterrupt):
     """SIGTERM, handled as Ctrl-C is: a KeyboardInterrupt, so no ``except Exception`` swallows it."""
 
 
+class LeaseLost(KeyboardInterrupt):
+    """This run no longer holds its object-store folder's lease (another run took it over, or
+    it could not be renewed): raised in the driver between two tasks, taking Ctrl-C's path so
+    that the workers are stopped at once and nothing more is written beside the other run."""
+
+
 def interruption(err: KeyboardInterrupt) -> str:
     """The one line a stopped run ends with."""
+    if isinstance(err, LeaseLost):
+        return str(err)
     how = "by SIGTERM" if isinstance(err, Interrupted) else "(Ctrl-C)"
     return f"interrupted {how}; what finished is kept: run the same command again to resume"

@@ -87,9 +87,10 @@ class Location:
 
     @property
     def parent(self) -> "Location":
+        """The folder holding this one; a bucket is its own parent."""
         if self.remote:
-            parent = self.url.rpartition("/")[0]
-            return Location(parent if "/" in parent.partition("://")[2] else self.url)
+            scheme, _, key = self.url.partition("://")
+            return Location(f"{scheme}://{key.rpartition('/')[0]}") if "/" in key else self
         return Location(os.fspath(self.path.parent))
 
     def identity(self) -> str:
@@ -114,6 +115,15 @@ class Location:
             return os.path.isdir(self.url)
         return self._info().type == _fs().FileType.Directory
 
+    def modified(self) -> float:
+        """When this file was last written (seconds since the epoch), as its store reports it."""
+        if not self.remote:
+            return os.path.getmtime(self.url)
+        info = self._info()
+        if info.type == _fs().FileType.NotFound:
+            raise FileNotFoundError(self.url)
+        return info.mtime.timestamp()
+
     def files(self) -> Iterator[str]:
         """The names of the files directly in this folder, one at a time."""
         yield from self._entries(want_dirs=False)
@@ -126,7 +136,9 @@ class Location:
         if not self.remote:
             if os.path.isdir(self.url):
                 for entry in os.scandir(self.url):
-                    if entry.is_dir(follow_symlinks=False) == want_dirs:
+                    # A link to a folder is a subfolder (a run made there is found through
+                    # it), and, as a name in this folder, a file (removing it removes the link).
+                    if entry.is_dir() if want_dirs else not entry.is_dir(follow_symlinks=False):
                         yield entry.name
             return
         wanted = _fs().FileType.Directory if want_dirs else _fs().FileType.File

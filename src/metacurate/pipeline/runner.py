@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from metacurate.engine import Engine
 from metacurate.progress import stage_progress
+from metacurate.writers.lease import check_held
 
 
 def run_step(
@@ -29,6 +30,7 @@ def run_step(
         advance(sum(map(size, skipped)))
 
         def finished(task, result) -> None:
+            check_held()  # a run that lost its folder's lease marks nothing more there
             on_done(task, result)
             advance(size(task))
 
