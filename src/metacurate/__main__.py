@@ -24,11 +24,11 @@ def _terminate_in(driver: int):
     return terminate
 
 
-def _interruption_behind(exit_: SystemExit) -> KeyboardInterrupt:
-    cause = exit_.__cause__ or exit_.__context__
+def _interruption_behind(err: BaseException) -> KeyboardInterrupt | None:
+    cause = err.__cause__ or err.__context__
     while cause is not None and not isinstance(cause, KeyboardInterrupt):
         cause = cause.__cause__ or cause.__context__
-    return cause or KeyboardInterrupt()
+    return cause
 
 
 def main() -> None:
@@ -42,18 +42,25 @@ def main() -> None:
     except SystemExit as exit_:
         # Typer ends a command that Ctrl-C stopped with exit status 130 and no word.
         if exit_.code == 130:
-            _stopped(_interruption_behind(exit_))
+            _stopped(_interruption_behind(exit_) or KeyboardInterrupt())
         raise
+    except SystemError as err:
+        # Ctrl-C that lands while a compiled (numba) kernel runs in this process surfaces as
+        # "returned a result with an exception set", the interruption as its cause.
+        interrupted = _interruption_behind(err)
+        if interrupted is None:
+            raise
+        _stopped(interrupted)
 
 
 def _stopped(err: KeyboardInterrupt) -> None:
     """Say so and leave at once: the workers are stopped and every output is whole, and a
     module whose import the interruption cut short must not run its exit handlers."""
-    from metacurate.errors import interruption
+    from metacurate.errors import LeaseLost, interruption
 
     print(f"error: {interruption(err)}", file=sys.stderr, flush=True)
     sys.stdout.flush()
-    os._exit(130)
+    os._exit(2 if isinstance(err, LeaseLost) else 130)
 
 
 if __name__ == "__main__":
