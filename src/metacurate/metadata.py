@@ -123,6 +123,8 @@ def load_metadata(path: str | Path | Location | None) -> Metadata:
     """Load ``path`` (JSON list of strings, our metadata.json, or one entry per line; .gz ok)."""
     if path is None:
         return default_metadata()
+    if str(path).lower().startswith(("http://", "https://")):
+        raise InputError(f"{path}: metadata is read from a file or an s3:// or gs:// URL, not HTTP")
     path = Location.of(path)
     try:
         raw = path.read_bytes()

@@ -33,6 +33,7 @@ def run_extract(
     config = stage_config(inputs, shards, text_column, languages, dedup)
     with rundir.open_run(out_dir, rundir.EXTRACT, config, inputs, overwrite) as resuming:
         if resuming and (out_dir / SUMMARY).exists():  # the stage is complete
+            rundir.drop_staging(out_dir, config)  # if a run was killed before it could
             return json.loads((out_dir / SUMMARY).read_text())
         worker = ShardWorker(text_column, out_dir / STAGING, languages, matcher=None, dedup=dedup)
         summary = {

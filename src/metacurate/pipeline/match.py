@@ -43,6 +43,7 @@ def run_match(
     config = stage_config(inputs, shards, text_column, languages, dedup, metadata.sha256)
     with rundir.open_run(out_dir, rundir.MATCH, config, inputs, overwrite) as resuming:
         if resuming and (out_dir / SUMMARY).exists():  # the stage is complete
+            rundir.drop_staging(out_dir, config)  # if a run was killed before it could
             return json.loads((out_dir / SUMMARY).read_text())
         worker = ShardWorker(
             text_column, out_dir / STAGING, languages, Matcher(metadata.entries), dedup

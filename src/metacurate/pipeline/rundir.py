@@ -23,7 +23,7 @@ from metacurate.errors import OutputConflict
 from metacurate.location import Location
 from metacurate.pipeline.dedup import NUMBERED_FILES as NUMBERED
 from metacurate.readers.base import part_name
-from metacurate.readers.sources import is_remote
+from metacurate.readers.sources import is_http, is_remote
 from metacurate.writers.atomic import TMP_MARK, write_json
 from metacurate.writers.lock import LOCK, lock
 
@@ -173,8 +173,8 @@ def open_run(
     # path; a URL by itself.
     protected = set()
     for path in inputs:
-        if is_remote(path):
-            protected.add(path.rstrip("/"))
+        if is_remote(path):  # spelled as an output's location is (scheme in lower case, ...)
+            protected.add(path if is_http(path) else Location.of(path).identity())
         else:
             protected.update((_real(path), *_real_all([Path(path)])))
     with lock(folder):

@@ -64,12 +64,17 @@ DENIED = (
     "PERMISSION_DENIED",
     "UNAUTHENTICATED",
 )
-MISSING = ("NO_SUCH_BUCKET", "NoSuchBucket", "NO_SUCH_KEY", "NoSuchKey")
+NO_BUCKET = ("NO_SUCH_BUCKET", "NoSuchBucket")
+MISSING = ("NO_SUCH_KEY", "NoSuchKey")
 
 
 def is_remote(path: str) -> bool:
     """Whether ``path`` is a URL this module reads over the network."""
     return str(path).lower().startswith(REMOTE_SCHEMES)
+
+
+def is_http(path: str) -> bool:
+    return str(path).lower().startswith(("http://", "https://"))
 
 
 def file_name(path: str) -> str:
@@ -265,6 +270,8 @@ def _problem(url: str, err: BaseException) -> str | None:
     text = str(err)
     if any(word in text for word in DENIED):
         return _denied(url)
+    if any(word in text for word in NO_BUCKET):
+        return "bucket not found"
     if any(word in text for word in MISSING):
         return "file not found"
     return None
