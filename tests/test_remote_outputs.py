@@ -7,7 +7,9 @@ object, since an object store has no locks; and a failure is one line naming the
 """
 
 import json
+import shutil
 import subprocess
+import sys
 import time
 
 import pyarrow as pa
@@ -19,7 +21,8 @@ from typer.testing import CliRunner
 
 from metacurate.cli import app
 from metacurate.pipeline import dedup
-from metacurate.writers.lock import LEASE_S, LOCK
+from metacurate.writers import lease
+from metacurate.writers.lock import LOCK
 
 runner = CliRunner()
 
@@ -99,6 +102,36 @@ def test_a_run_in_a_bucket_resumes_and_refuses_a_different_run(s3_bucket, small_
     )
 
 
+def test_a_run_at_the_root_of_a_bucket(s3_bucket, small_pool, tmp_path):
+    """No prefix: the run's folder is the bucket itself; staging is dropped, and export still
+    refuses to write over the match run's input."""
+    url, pool = f"s3://{s3_bucket.name}", tmp_path / "in.parquet"
+    shutil.copy(small_pool[0], pool)
+    _invoke(["curate", str(pool), "--out", url, "--t", "10"])
+    assert not [k for k in s3_bucket.keys("") if k.startswith("staging/")]
+    curated = f"{url}/curated-t10-seed0"
+    over_input = ["export", curated, "--to", "img2dataset", str(pool), "--overwrite"]
+    result = runner.invoke(app, over_input)
+    assert result.exit_code == 2 and "is an input or output of the run" in result.output
+    _invoke(["curate", str(pool), "--out", str(tmp_path / "local"), "--t", "10"])
+    got, want = tmp_path / "got.parquet", tmp_path / "want.parquet"
+    _invoke(["export", curated, "--to", "img2dataset", str(got)])
+    _invoke(["export", str(tmp_path / "local/curated-t10-seed0"), "--to", "img2dataset", str(want)])
+    assert got.read_bytes() == want.read_bytes()
+
+
+def test_an_input_inside_the_output_prefix_is_protected_however_spelled(s3_bucket, small_pool):
+    url = f"s3://{s3_bucket.name}/out"
+    _invoke(["match", small_pool[0], "--out", url])
+    before = s3_bucket.keys("out/")
+    part = f"S3://{s3_bucket.name}/out/matched/part-00000.parquet"  # the scheme in capitals
+    result = runner.invoke(app, ["match", part, "--out", url + "/", "--overwrite"])
+    assert result.exit_code == 2 and "is an input of this run and one of its outputs" in (
+        result.output
+    ), result.output
+    assert s3_bucket.keys("out/") == before
+
+
 def test_overwrite_in_a_bucket_replaces_only_what_the_earlier_run_wrote(
     s3_bucket, small_pool, tmp_path
 ):
@@ -113,26 +146,37 @@ def test_overwrite_in_a_bucket_replaces_only_what_the_earlier_run_wrote(
     same_outputs(got, tmp_path / "local", named=url)
 
 
-def _lease(bucket, key: str, host: str, pid: int, renewed: float) -> None:
-    holder = {"holder": f"pid {pid} on {host} since then: metacurate curate", "host": host}
-    lease = {**holder, "pid": pid, "token": "theirs", "renewed": renewed}
+def _lease(bucket, key: str, host: str, pid: int) -> None:
+    holder = f"pid {pid} on {host} since then: metacurate curate"
+    lease = {"holder": holder, "host": host, "pid": pid, "token": "theirs"}
     bucket.client.put_object(Bucket=bucket.name, Key=key, Body=json.dumps(lease).encode())
 
 
 def test_a_prefix_held_by_a_live_lease_is_refused_and_a_lapsed_one_taken_over(
-    s3_bucket, small_pool
+    s3_bucket, small_pool, monkeypatch
 ):
+    monkeypatch.setattr(lease, "LEASE_S", 3.0)
     url = f"s3://{s3_bucket.name}/run"
     args = ["match", small_pool[0], "--out", url]
-    _lease(s3_bucket, f"run/{LOCK}", "elsewhere", 123, time.time())
+    _lease(s3_bucket, f"run/{LOCK}", "elsewhere", 123)
     result = runner.invoke(app, args)
     assert result.exit_code == 2, result.output
     assert "is in use by another metacurate run (pid 123 on elsewhere" in result.output
     assert len(result.output.strip().splitlines()) == 1, result.output
     assert s3_bucket.keys("run/") == [f"run/{LOCK}"]  # nothing written
-    _lease(s3_bucket, f"run/{LOCK}", "elsewhere", 123, time.time() - LEASE_S - 1)
-    _invoke(args)  # a killed run's lease lapses
+    time.sleep(lease.LEASE_S + 1)  # not renewed: by the store's clock, a killed run's lease
+    _invoke(args)
     assert f"run/{LOCK}" not in s3_bucket.keys("run/")  # and the run's own goes with it
+
+
+def test_a_local_lock_file_copied_up_is_not_a_lease_forever(s3_bucket, small_pool, monkeypatch):
+    monkeypatch.setattr(lease, "LEASE_S", 3.0)
+    body = b"pid 7 on laptop since 2026-11-29 10:00:00: metacurate curate\n"
+    s3_bucket.client.put_object(Bucket=s3_bucket.name, Key=f"run/{LOCK}", Body=body)
+    result = runner.invoke(app, ["match", small_pool[0], "--out", f"s3://{s3_bucket.name}/run"])
+    assert result.exit_code == 2 and "is not a metacurate lease" in result.output, result.output
+    time.sleep(lease.LEASE_S + 1)
+    _invoke(["match", small_pool[0], "--out", f"s3://{s3_bucket.name}/run"])
 
 
 @pytest.fixture(scope="module")
@@ -203,3 +247,41 @@ def test_a_ray_run_into_a_bucket_gives_the_bytes_of_a_local_run(s3_bucket, small
     same_as_local(s3_bucket.download("ray", tmp_path / "got"), local, named=url)
     table = pq.read_table(tmp_path / "got" / "curated-t10-seed0" / "part-00000.parquet")
     assert isinstance(table, pa.Table) and len(table) > 0
+
+
+# The command, with the lease renewed every 0.2 s so that a takeover is seen at once.
+QUICK_RENEWAL = (
+    "import sys; import metacurate.writers.lease as lease; lease.RENEW_S = 0.2;"
+    " from metacurate.__main__ import main; sys.argv[0] = 'metacurate'; main()"
+)
+
+
+def test_a_run_whose_lease_is_taken_over_stops_in_one_line(s3_bucket, pool, tmp_path):
+    """A run that was paused past its lease (a laptop asleep, a stalled store) finds another
+    run holding the prefix: it stops at once, with one line, and leaves the other's lease."""
+    url = f"s3://{s3_bucket.name}/run"
+    with open(tmp_path / "log", "w") as stderr:
+        run = subprocess.Popen(
+            [sys.executable, "-c", QUICK_RENEWAL, *CURATE, "--workers", "1", *pool, "--out", url],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    deadline = time.monotonic() + 60
+    while not [k for k in s3_bucket.keys("run/staging/") if k.endswith(".json")]:
+        assert run.poll() is None and time.monotonic() < deadline, (tmp_path / "log").read_text()
+        time.sleep(0.05)
+    # The taker renews its lease as a run does: a renewal of ours that read our token just
+    # before the takeover may write over it once, and the taker's next write then stands.
+    taken = time.monotonic()
+    while run.poll() is None and time.monotonic() - taken < 10:
+        _lease(s3_bucket, f"run/{LOCK}", "elsewhere", 123)
+        time.sleep(0.05)
+    assert run.wait(timeout=30) == 2, (tmp_path / "log").read_text()
+    assert time.monotonic() - taken < 10
+    log = (tmp_path / "log").read_text()
+    assert "Traceback" not in log, log
+    last = log.strip().splitlines()[-1]
+    taker = "pid 123 on elsewhere since then: metacurate curate"
+    assert last == f"error: {url}: another run took this folder over ({taker}); stopped", last
+    held = s3_bucket.client.get_object(Bucket=s3_bucket.name, Key=f"run/{LOCK}")
+    assert json.loads(held["Body"].read())["token"] == "theirs"

@@ -115,6 +115,29 @@ def test_overwrite_removes_a_dependent_run_folder_it_empties(tmp_path):
     assert not (out / "curated-t100-seed0").exists()
 
 
+def test_overwrite_replaces_a_dependent_run_reached_through_a_link(tmp_path):
+    """A curated folder that is a link to elsewhere (moved to a bigger disk) is still the
+    match run's dependent: --overwrite removes its files, never the link's target folder."""
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    inputs = [_pool(tmp_path / "p.parquet")]
+    run_match(inputs, out, METADATA)
+    assert _cli("balance", out, "--t", "100").exit_code == 0
+    shutil.move(out / "curated-t100-seed0", elsewhere)
+    (out / "curated-t100-seed0").symlink_to(elsewhere)
+    run_match(inputs, out, Metadata(["cat"], "other"), overwrite=True)
+    assert elsewhere.is_dir() and list(elsewhere.iterdir()) == []  # its files gone, it stays
+
+
+def test_a_run_killed_after_its_summary_drops_its_staging_when_run_again(tmp_path):
+    out = tmp_path / "out"
+    inputs = [_pool(tmp_path / "p.parquet")]
+    run_match(inputs, out, METADATA)
+    (out / "staging").mkdir()  # what a kill between the summary and dropping staging leaves
+    shutil.copy(out / "matched" / "part-00000.parquet", out / "staging" / "part-00000.parquet")
+    run_match(inputs, out, METADATA)
+    assert not (out / "staging").exists()
+
+
 def test_the_same_input_spelled_another_way_resumes(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     _pool(tmp_path / "p.parquet")
