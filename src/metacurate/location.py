@@ -58,7 +58,7 @@ class Location:
         if lowered.startswith(tuple(s.replace("//", "/") for s in URL_SCHEMES)):
             # typer or pathlib made "s3://b/x" into "s3:/b/x"
             return cls.of(text.replace(":/", "://", 1))
-        return cls(text)
+        return cls(text.rstrip("/") or text[:1])  # "out/" is "out"; "/" stays
 
     @property
     def remote(self) -> bool:
@@ -66,7 +66,9 @@ class Location:
 
     @property
     def path(self) -> Path:
-        """The local path (for what only a local file can do: lock, rename, realpath)."""
+        """The local path (for what only a local folder can do: lock, create). Files are
+        handled through ``os`` on the string: ``pathlib`` interns every name it parses, which
+        would keep the names of a run's millions of files in memory for good."""
         if self.remote:
             raise ValueError(f"{self.url} is not a local path")
         return Path(self.url)
@@ -83,7 +85,9 @@ class Location:
 
     @property
     def name(self) -> str:
-        return self.url.rstrip("/").rpartition("/")[2] if self.remote else self.path.name
+        return (
+            self.url.rstrip("/").rpartition("/")[2] if self.remote else os.path.basename(self.url)
+        )
 
     @property
     def parent(self) -> "Location":
@@ -91,7 +95,7 @@ class Location:
         if self.remote:
             scheme, _, key = self.url.partition("://")
             return Location(f"{scheme}://{key.rpartition('/')[0]}") if "/" in key else self
-        return Location(os.fspath(self.path.parent))
+        return Location(os.path.dirname(self.url) or ".")
 
     def identity(self) -> str:
         """The same file however it is spelled: a local real path, or the URL."""
@@ -155,7 +159,8 @@ class Location:
 
     def read_bytes(self) -> bytes:
         if not self.remote:
-            return self.path.read_bytes()
+            with open(self.url, "rb") as f:
+                return f.read()
         return self._remote(lambda fs: _read_all(fs, self._key), missing=FileNotFoundError)
 
     def read_text(self, encoding: str = "utf-8") -> str:
@@ -182,7 +187,8 @@ class Location:
     def delete(self) -> None:
         """Remove this file if it is there."""
         if not self.remote:
-            self.path.unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.url)
             return
         self._remote(lambda fs: _delete(fs, self._key), writing=True)
 
@@ -219,9 +225,10 @@ class Location:
             return
         if set(os.listdir(self.url)) <= ignored:
             for name in ignored:
-                (self.path / name).unlink(missing_ok=True)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(self.url, name))
             with contextlib.suppress(OSError):  # a file arrived meanwhile: keep the folder
-                self.path.rmdir()
+                os.rmdir(self.url)
 
     # --- the filesystem -----------------------------------------------------------------------
 

@@ -42,7 +42,7 @@ def curated_name(t: int, seed: int) -> str:
 
 def part_marker(part: str) -> str:
     """``part-00003.parquet`` -> ``part-00003.json``: the statistics that mark the part done."""
-    return f"{Path(part).stem}.json"
+    return f"{os.path.splitext(part)[0]}.json"  # not pathlib, which interns every name
 
 
 def part_done(present: set[str] | frozenset[str], part: str) -> bool:

@@ -254,7 +254,9 @@ def _deduplicate(
         add(result.to_json())
 
     def written(name: Callable[[int], str]) -> Callable[[int], bool]:
-        present = set(staging.files())  # listed once per step, before it starts
+        # Listed once per step, before it starts; only the shuffle's files, a few per block or
+        # bucket (the folder also holds several files per shard).
+        present = {n for n in staging.files() if not n.startswith("part-")}
         return lambda number: name(number) in present
 
     numbers = list(range(len(blocks.starts)))

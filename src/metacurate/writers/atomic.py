@@ -37,15 +37,23 @@ WRITE_ERRNOS = {
 
 
 @contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
+def atomic_path(path: Path | str) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it to ``path`` if the block succeeds."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}")
+    with _atomic(os.fspath(path)) as tmp:
+        yield Path(tmp)
+
+
+@contextmanager
+def _atomic(path: str) -> Iterator[str]:
+    """``atomic_path`` on strings: a run writes millions of files, and ``pathlib`` interns
+    every name it parses, for good."""
+    folder, name = os.path.split(path)
+    tmp = os.path.join(folder, f".{name}{TMP_MARK}{os.getpid()}")
     try:
         yield tmp
         os.replace(tmp, path)
     except OSError as err:
-        if err.errno not in WRITE_ERRNOS or err.filename not in (None, str(tmp), str(path)):
+        if err.errno not in WRITE_ERRNOS or err.filename not in (None, tmp, path):
             raise
         hint = "; free some space, then run the same command again" if err.errno in FULL else ""
         raise OutputError(f"{path}: cannot write ({os.strerror(err.errno)}){hint}") from None
@@ -53,7 +61,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
         # Best effort: the error that stopped the write is the one to report, and a resumed
         # run removes what is left.
         with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
+            os.unlink(tmp)
 
 
 def make_folder(folder: Path) -> None:
@@ -71,7 +79,7 @@ def atomic_file(where: Location | Path) -> Iterator[BinaryIO]:
         yield buffer
         where.upload(buffer.getbuffer())
         return
-    with atomic_path(where.path) as tmp, open(tmp, "wb") as f:
+    with _atomic(where.url) as tmp, open(tmp, "wb") as f:
         yield f
 
 
@@ -105,5 +113,5 @@ def write_parquet(where: Location | Path, table: pa.Table, text_column: str = "t
         pq.write_table(table, buffer, compression="zstd", use_dictionary=dictionary)
         where.upload(buffer.getvalue())
         return
-    with atomic_path(where.path) as tmp:
+    with _atomic(where.url) as tmp:
         pq.write_table(table, tmp, compression="zstd", use_dictionary=dictionary)
