@@ -151,6 +151,7 @@ def test_an_output_url_that_cannot_hold_one_is_refused_not_made_a_local_folder(
         (["metadata", "build", "--out", "gs://b/metadata.json"], "local"),
         (["match", str(pool), "--out", "https://example.com/out"], "only inputs"),
         (["match", str(pool), "--out", "s3://"], "give a bucket"),
+        (["match", str(pool), "--metadata", "https://x.org/m.json", "--out", "o"], "not HTTP"),
     ):
         result = runner.invoke(app, args)
         assert result.exit_code == 2, result.output

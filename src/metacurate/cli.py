@@ -78,9 +78,10 @@ Out = Annotated[
 ]
 LocalOut = Annotated[Path, typer.Option("--out", "-o", help="Output file.", callback=_local_path)]
 MetadataOpt = Annotated[
-    Path | None,
+    str | None,  # not a Path, which would make "s3://b/m.json" into "s3:/b/m.json"
     typer.Option(
-        help="JSON list of strings (MetaCLIP format) or one entry per line; default: built-in."
+        help="JSON list of strings (MetaCLIP format) or one entry per line, a path or an s3://"
+        " or gs:// URL; default: built-in."
     ),
 ]
 TextColumn = Annotated[str, typer.Option("--text-column", help="Column holding the text.")]

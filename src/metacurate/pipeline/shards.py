@@ -166,9 +166,8 @@ class Publisher:
             return stats, self._count(None)
         staged, final = self.staging_dir / stats.parquet, self.final_dir / stats.parquet
         if len(dups):
-            table = pq.read_table(
-                **staged.arrow()
-            )  # kept until the stage completes: a re-run reads it
+            # The staged part is kept until the stage completes: a re-run reads it again.
+            table = pq.read_table(**staged.arrow())
             keep = np.ones(len(table), np.bool_)
             keep[dups] = False
             table = table.filter(pa.array(keep))
@@ -327,7 +326,7 @@ def stage_config(
     same file is the same input however its path is spelled."""
     config = {
         "metacurate_version": __version__,
-        "inputs": [_identity(path) for path in inputs],
+        "inputs": [input_identity(path) for path in inputs],
         "text_column": text_column,
         **({"metadata_sha256": metadata_sha256} if metadata_sha256 else {}),
         "languages": languages.describe(),
@@ -335,10 +334,6 @@ def stage_config(
         "shards": [[resolved_path(s.path), s.row_groups] for s in shards],
     }
     return json.loads(json.dumps(config))  # tuples -> lists, as read back from disk
-
-
-def _identity(path: str) -> dict:
-    return input_identity(path)
 
 
 @dataclass(frozen=True)
