@@ -108,6 +108,11 @@ class Location:
             return os.path.exists(self.url)
         return self._info().type != _fs().FileType.NotFound
 
+    def is_file(self) -> bool:
+        if not self.remote:
+            return os.path.isfile(self.url)
+        return self._info().type == _fs().FileType.File
+
     def is_dir(self) -> bool:
         """A local folder, or a prefix with something under it."""
         if not self.remote:
