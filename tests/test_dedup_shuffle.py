@@ -22,15 +22,11 @@ def _one_pass(shards: list[np.ndarray | None]) -> set[tuple[int, int]]:
 
 
 def _shuffled(tmp_path, shards, buckets: int, starts: tuple[int, ...]) -> set[tuple[int, int]]:
-    parts = []
+    staged = np.array([ids is not None for ids in shards])
+    blocks = dedup.Blocks(Location.of(tmp_path), staged, starts)
     for shard, ids in enumerate(shards):
-        name = f"part-{shard:05d}"
-        if ids is None:
-            parts.append(None)
-            continue
-        np.save(tmp_path / dedup.ids_name(name), dedup.shard_ids(ids))
-        parts.append(name)
-    blocks = dedup.Blocks(Location.of(tmp_path), tuple(parts), starts)
+        if ids is not None:
+            np.save(blocks.ids_file(shard).path, dedup.shard_ids(ids))
     numbers = range(len(starts))
     combiner = dedup.BlockCombiner(blocks, buckets)
     for block in reversed(numbers):  # any order: each task is independent of its siblings
@@ -94,8 +90,10 @@ def test_a_group_is_read_alone_from_its_file(tmp_path):
 
 def test_blocks_group_consecutive_shards_by_their_ids(monkeypatch):
     monkeypatch.setattr(dedup, "IDS_PER_BLOCK", 10)
-    assert dedup.plan_blocks([4, 4, 4, 0, 30, 1, 9]) == [0, 2, 4, 5]
-    blocks = dedup.Blocks(Location.of("."), (None,) * 7, (0, 2, 4, 5))
+    assert dedup.plan_blocks(np.array([4, 4, 4, 0, 30, 1, 9])) == (0, 2, 4, 5)
+    assert dedup.plan_blocks(np.array([0, 30, 10, 0, 0])) == (0, 1, 2)  # too many for one block
+    assert dedup.plan_blocks(np.array([0])) == (0,)
+    blocks = dedup.Blocks(Location.of("."), np.zeros(7, np.bool_), (0, 2, 4, 5))
     assert [blocks.of_shard(s) for s in range(7)] == [0, 0, 1, 1, 2, 3, 3]
     assert list(blocks.shards_of(1)) == [2, 3] and list(blocks.shards_of(3)) == [5, 6]
 

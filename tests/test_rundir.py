@@ -312,15 +312,20 @@ def test_part_names_sort_in_input_order_past_99999_parts():
     ]
     assert names == sorted(names) == ["part-000000", "part-099999", "part-100000", "part-123455"]
     assert Shard(3, "x.parquet", "parquet", of=10).name == "part-00003"  # small runs as before
-    config = {"shards": [["x", None]] * count}
-    for name in (
-        "matched/part-123455.parquet",
-        "staging/part-100000.ids.npy",
-        "staging/dups-00007.json",
-    ):
-        assert MATCH.owner(config)(name), name
-    for name in ("matched/part-123456.parquet", "matched/part-00003.parquet", "staging/notes.txt"):
-        assert not MATCH.owner(config)(name), name
+    # The run record says how many shards (metacurate 0.3 listed them: still replaced).
+    for config in ({"shards": count}, {"shards": [["x", None]] * count}):
+        for name in (
+            "matched/part-123455.parquet",
+            "staging/part-100000.ids.npy",
+            "staging/dups-00007.json",
+        ):
+            assert MATCH.owner(config)(name), name
+        for name in (
+            "matched/part-123456.parquet",
+            "matched/part-00003.parquet",
+            "staging/notes.txt",
+        ):
+            assert not MATCH.owner(config)(name), name
 
 
 def test_a_folder_of_another_metacurate_version_is_not_resumed(tmp_path, dog_cat_metadata):

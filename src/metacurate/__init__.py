@@ -5,4 +5,4 @@ modules (``match``, ``counting``, ``balancing``) are pure functions over Arrow/N
 engine (``engine``) only decides where shards run.
 """
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"

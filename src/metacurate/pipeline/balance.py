@@ -165,13 +165,13 @@ def _balance_parts(
         add(result[0])
         result[1].add_to(counts_after)
 
-    present = set(curated.files())
-    done = lambda part: rundir.part_done(present, part.name)  # noqa: E731
-
-    # Parts done by an earlier run are counted from their files and markers.
-    for part in run_step(engine, worker, parts, done, balanced, "balance"):
+    def balanced_before(part: Location) -> None:  # counted from its file and marker
         add(json.loads((curated / rundir.part_marker(part.name)).read_text()))
         SparseCounts.of_part(curated / part.name).add_to(counts_after)
+
+    present = set(curated.files())
+    done = lambda part: rundir.part_done(present, part.name)  # noqa: E731
+    run_step(engine, worker, parts, done, balanced, "balance", on_skip=balanced_before)
     return counts_after, {key: total.value for key, total in totals.items()}
 
 

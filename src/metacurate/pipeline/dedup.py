@@ -31,6 +31,7 @@ import numpy as np
 
 from metacurate.filters.dedup import SeenPairs
 from metacurate.location import Location, read_npy
+from metacurate.readers.base import part_name
 from metacurate.writers.atomic import write_npy
 
 IDS_PER_BUCKET = 8_000_000
@@ -46,16 +47,19 @@ def bucket_count(ids: int, shards: int) -> int:
     return min(max(1, -(-ids // IDS_PER_BUCKET)), max(shards, 1))
 
 
-def plan_blocks(ids_per_shard: list[int]) -> list[int]:
-    """The first shard of each block: consecutive shards, at most about ``IDS_PER_BLOCK`` ids
-    each (a shard's staged rows bound its ids: rows without an image id have none)."""
-    starts, filled = [0], 0
-    for shard, ids in enumerate(ids_per_shard):
-        if filled and filled + ids > IDS_PER_BLOCK:
-            starts.append(shard)
-            filled = 0
-        filled += ids
-    return starts
+def plan_blocks(ids_per_shard: np.ndarray) -> tuple[int, ...]:
+    """The first shard of each block: consecutive shards, at most ``IDS_PER_BLOCK`` ids each
+    unless one shard alone has more (a shard's staged rows bound its ids: rows without an image
+    id have none). One search per block, not a loop over a million shards."""
+    total = np.cumsum(ids_per_shard, dtype=np.int64)
+    starts, start = [0], 0
+    while True:
+        before = int(total[start - 1]) if start else 0
+        # the first shard past the block's room; a block holds its first shard at least
+        start = max(int(np.searchsorted(total, before + IDS_PER_BLOCK, side="right")), start + 1)
+        if start >= len(total):
+            return tuple(starts)
+        starts.append(start)
 
 
 def ids_name(part: str) -> str:
@@ -155,11 +159,17 @@ class Blocks:
     """Which shards each block holds, and where the shuffle's files are."""
 
     staging_dir: Location
-    parts: tuple[str | None, ...]  # by shard number; None: the shard has no id file
+    staged: np.ndarray  # bool by shard number: whether the shard has an id file
     starts: tuple[int, ...]  # the first shard of each block
 
+    def ids_file(self, shard: int) -> Location | None:
+        """The shard's id file, None when it staged no rows."""
+        if not self.staged[shard]:
+            return None
+        return self.file(ids_name(part_name(shard, len(self.staged))))
+
     def shards_of(self, block: int) -> range:
-        stop = self.starts[block + 1] if block + 1 < len(self.starts) else len(self.parts)
+        stop = self.starts[block + 1] if block + 1 < len(self.starts) else len(self.staged)
         return range(self.starts[block], stop)
 
     def of_shard(self, shard: int) -> int:
@@ -180,10 +190,9 @@ class BlockCombiner:
     def __call__(self, block: int) -> None:
         tables = [np.empty((0, 4), np.uint64)]
         for shard in self.blocks.shards_of(block):
-            part = self.blocks.parts[shard]
-            if part is not None:
-                ids = read_npy(self.blocks.file(ids_name(part)))
-                tables.append(np.insert(ids, 2, shard, axis=1))
+            ids_file = self.blocks.ids_file(shard)
+            if ids_file is not None:
+                tables.append(np.insert(read_npy(ids_file), 2, shard, axis=1))
         table = np.concatenate(tables)  # in input order: shards in order, rows in order
         if self.buckets > 1:  # a stable grouping keeps each bucket's ids in input order
             table = table[np.argsort(bucket_of(table[:, 0], self.buckets), kind="stable")]

@@ -29,7 +29,7 @@ def run_extract(
     """Extract the pairs of ``inputs`` into ``out_dir`` (resuming); return the summary."""
     out_dir = Location.of(out_dir)
     shards = plan_shards(inputs)
-    languages = Languages.from_option(lang).used_by(shards)
+    languages = Languages.from_option(lang).used_by(shards.formats)
     config = stage_config(inputs, shards, text_column, languages, dedup)
     with rundir.open_run(out_dir, rundir.EXTRACT, config, inputs, overwrite) as resuming:
         if resuming and (out_dir / SUMMARY).exists():  # the stage is complete

@@ -39,7 +39,7 @@ def run_match(
     """
     out_dir = Location.of(out_dir)
     shards = plan_shards(inputs, **({"shard_rows": shard_rows} if shard_rows else {}))
-    languages = Languages.from_option(lang).used_by(shards)
+    languages = Languages.from_option(lang).used_by(shards.formats)
     config = stage_config(inputs, shards, text_column, languages, dedup, metadata.sha256)
     with rundir.open_run(out_dir, rundir.MATCH, config, inputs, overwrite) as resuming:
         if resuming and (out_dir / SUMMARY).exists():  # the stage is complete

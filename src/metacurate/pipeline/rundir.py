@@ -101,7 +101,7 @@ def _is_staged(config: dict, name: str) -> bool:
     folder, _, base = name.rpartition("/")
     if folder != STAGING:
         return False
-    shards = len(config["shards"])
+    shards = _shard_count(config)
     if _is_part(base, shards, (".parquet", ".ids.npy", ".json")):
         return True
     found = _NUMBERED.fullmatch(base)
@@ -112,7 +112,14 @@ def _is_staged(config: dict, name: str) -> bool:
 
 def _is_final_part(config: dict, name: str, folder: str) -> bool:
     parent, _, base = name.rpartition("/")
-    return parent == folder and _is_part(base, len(config["shards"]), (".parquet", ".json"))
+    return parent == folder and _is_part(base, _shard_count(config), (".parquet", ".json"))
+
+
+def _shard_count(config: dict) -> int:
+    """How many shards a match or extract run has: its manifest says, or (metacurate 0.3 and
+    earlier, whose folders ``--overwrite`` still replaces) lists them."""
+    shards = config["shards"]
+    return shards if isinstance(shards, int) else len(shards)
 
 
 def _balance_owner(config: dict) -> Callable[[str], bool]:

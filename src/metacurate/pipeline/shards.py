@@ -15,7 +15,7 @@ results as they arrive. Three steps, each resumable on its own:
 """
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,9 +33,9 @@ from metacurate.match.matcher import Matcher
 from metacurate.pipeline import dedup, rundir
 from metacurate.pipeline.runner import run_step
 from metacurate.pipeline.stats import PartStats, Totals
-from metacurate.readers import Shard, read_shard
+from metacurate.readers import Shard, ShardPlan, read_shard
 from metacurate.readers.base import WEB_ARCHIVES
-from metacurate.readers.sources import input_identity, input_size, resolved_path
+from metacurate.readers.sources import input_identity, input_size
 from metacurate.writers.atomic import write_json, write_npy, write_parquet
 
 
@@ -58,10 +58,11 @@ class Languages:
         chosen = LanguageFilter.parse(option)
         return cls(chosen, chosen)
 
-    def used_by(self, shards: list[Shard]) -> "Languages":
-        """Only the filters these shards need: loading fastText costs ~1 s per run."""
-        archives = any(s.format in WEB_ARCHIVES for s in shards)
-        tables = any(s.format not in WEB_ARCHIVES for s in shards)
+    def used_by(self, formats: Iterable[str]) -> "Languages":
+        """Only the filters inputs of these formats need: loading fastText costs ~1 s per run."""
+        formats = set(formats)
+        archives = bool(formats & WEB_ARCHIVES)
+        tables = bool(formats - WEB_ARCHIVES)
         return Languages(self.tables if tables else None, self.archives if archives else None)
 
     def for_shard(self, shard: Shard) -> LanguageFilter | None:
@@ -194,7 +195,7 @@ def _read_json(where: Location) -> dict:
 
 
 def _stage(
-    worker: ShardWorker, shards: list[Shard], engine: Engine, description: str
+    worker: ShardWorker, shards: ShardPlan, engine: Engine, description: str
 ) -> tuple[int, np.ndarray]:
     """Step 1; returns how many shards an earlier run staged, and each shard's staged rows."""
     staging = worker.staging_dir
@@ -202,7 +203,7 @@ def _stage(
     present = rundir.parts_present(staging, len(shards), ".json")
     staged_rows = np.zeros(len(shards), np.int64)
     # Web archives and text files are one shard per file with unknown rows: show bytes.
-    by_rows = all(s.rows is not None for s in shards)
+    by_rows = shards.rows_known
     size: Callable[[Shard], float] = (
         (lambda s: s.rows) if by_rows else (lambda s: input_size(s.path) / 1e6)
     )
@@ -210,6 +211,10 @@ def _stage(
     def staged(shard: Shard, stats: PartStats) -> None:
         write_json(staging / rundir.part_marker(shard.name), stats.to_json())
         staged_rows[shard.index] = stats.rows["staged"]
+
+    def staged_before(shard: Shard) -> None:
+        marker = _read_json(staging / rundir.part_marker(shard.name))
+        staged_rows[shard.index] = PartStats.from_json(marker).rows["staged"]
 
     skipped = run_step(
         engine,
@@ -220,22 +225,18 @@ def _stage(
         description,
         size,
         "rows" if by_rows else "MB",
+        on_skip=staged_before,
     )
-    for shard in skipped:
-        marker = _read_json(staging / rundir.part_marker(shard.name))
-        staged_rows[shard.index] = PartStats.from_json(marker).rows["staged"]
-    return len(skipped), staged_rows
+    return skipped, staged_rows
 
 
 def _deduplicate(
-    staging: Location, shards: list[Shard], staged_rows: np.ndarray, engine: Engine
+    staging: Location, staged_rows: np.ndarray, engine: Engine
 ) -> tuple[dict, dedup.Blocks]:
     """Step 2 (``pipeline/dedup.py``); returns the de-duplication report and the blocks. A
     shard's staged rows stand for its ids (an upper bound) in planning the blocks."""
-    parts = tuple(s.name if rows else None for s, rows in zip(shards, staged_rows, strict=True))
-    counts = staged_rows.tolist()
-    blocks = dedup.Blocks(staging, parts, tuple(dedup.plan_blocks(counts)))
-    buckets = dedup.bucket_count(sum(counts), len(shards))
+    blocks = dedup.Blocks(staging, staged_rows > 0, dedup.plan_blocks(staged_rows))
+    buckets = dedup.bucket_count(int(staged_rows.sum()), len(staged_rows))
     report = {
         "pairs_distinct": 0,
         "blocks": len(blocks.starts),
@@ -258,23 +259,23 @@ def _deduplicate(
         present = {n for n in staging.files() if not n.startswith("part-")}
         return lambda number: name(number) in present
 
-    numbers = list(range(len(blocks.starts)))
+    numbers = range(len(blocks.starts))
     ignore = lambda number, result: None  # noqa: E731 (the file written is the marker)
     combiner = dedup.BlockCombiner(blocks, buckets)
     run_step(
         engine, combiner, numbers, written(dedup.block_ids), ignore, "combine ids", unit="blocks"
     )
     reducer = dedup.BucketReducer(blocks, buckets)
-    for bucket in run_step(
+    run_step(
         engine,
         reducer,
-        list(range(buckets)),
+        range(buckets),
         written(dedup.bucket_marker),
         reduced,
         "de-duplicate",
         unit="buckets",
-    ):
-        add(_read_json(staging / dedup.bucket_marker(bucket)))
+        on_skip=lambda bucket: add(_read_json(staging / dedup.bucket_marker(bucket))),
+    )
     splitter = dedup.BlockSplitter(blocks, buckets)
     run_step(
         engine,
@@ -289,7 +290,7 @@ def _deduplicate(
 
 
 def _publish(
-    publisher: Publisher, shards: list[Shard], engine: Engine, totals: Totals
+    publisher: Publisher, shards: ShardPlan, engine: Engine, totals: Totals
 ) -> np.ndarray | None:
     """Step 3; adds each part's statistics to ``totals``, returns the summed entry counts."""
     final_dir = publisher.final_dir
@@ -304,18 +305,20 @@ def _publish(
         if counts is not None:
             part_counts.add_to(counts)
 
-    done = lambda s: present[s.index]  # noqa: E731
-    for shard in run_step(engine, publisher, shards, done, published, "publish"):
+    def published_before(shard: Shard) -> None:
         stats = PartStats.from_json(_read_json(final_dir / rundir.part_marker(shard.name)))
         totals.add(shard.index, stats)
         if counts is not None and stats.parquet:
             SparseCounts.of_part(final_dir / stats.parquet).add_to(counts)
+
+    done = lambda s: present[s.index]  # noqa: E731
+    run_step(engine, publisher, shards, done, published, "publish", on_skip=published_before)
     return counts
 
 
 def stage_config(
     inputs: list[str],
-    shards: list[Shard],
+    shards: ShardPlan,
     text_column: str,
     languages: Languages,
     dedup: bool,
@@ -323,7 +326,9 @@ def stage_config(
 ) -> dict:
     """What a match (``metadata_sha256`` given) or extract run records in its manifest: a run
     with the same record resumes. An input is recorded by its real path, size and mtime, so the
-    same file is the same input however its path is spelled."""
+    same file is the same input however its path is spelled; the shards by their number and the
+    digest of their plan (a list of them would grow the record, and the driver that reads it
+    back, by a few hundred bytes a shard)."""
     config = {
         "metacurate_version": __version__,
         "inputs": [input_identity(path) for path in inputs],
@@ -331,9 +336,10 @@ def stage_config(
         **({"metadata_sha256": metadata_sha256} if metadata_sha256 else {}),
         "languages": languages.describe(),
         "dedup": dedup,
-        "shards": [[resolved_path(s.path), s.row_groups] for s in shards],
+        "shards": len(shards),
+        "plan_sha256": shards.sha256(),
     }
-    return json.loads(json.dumps(config))  # tuples -> lists, as read back from disk
+    return config
 
 
 @dataclass(frozen=True)
@@ -345,7 +351,7 @@ class StageResult:
 
 def run_stage(
     worker: ShardWorker,
-    shards: list[Shard],
+    shards: ShardPlan,
     engine: Engine,
     final_dir: Location,
     description: str,
@@ -355,12 +361,10 @@ def run_stage(
     ``final_dir``."""
     staging = worker.staging_dir
     resumed, staged_rows = _stage(worker, shards, engine, description)
-    report, blocks = (
-        _deduplicate(staging, shards, staged_rows, engine) if worker.dedup else (None, None)
-    )
+    report, blocks = _deduplicate(staging, staged_rows, engine) if worker.dedup else (None, None)
     n_entries = worker.matcher.n_entries if worker.matcher is not None else None
     publisher = Publisher(staging, final_dir, worker.text_column, n_entries, blocks)
-    totals = Totals()
+    totals = Totals(len(shards))
     counts = _publish(publisher, shards, engine, totals)
     summary = {
         "inputs": inputs,

@@ -9,7 +9,10 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from metacurate.readers import Rejects
+from metacurate.readers.base import part_name
 
 MAX_EXAMPLES = 20  # reject examples kept in a run's summary
 # Row counts in the order a row meets them; a stage reports those it has.
@@ -60,13 +63,19 @@ class PartStats:
 
 @dataclass
 class Totals:
-    """The sum of parts' statistics, the same whatever order the parts are added in."""
+    """The sum of the statistics of a run's ``shards`` parts, the same whatever order the parts
+    are added in."""
 
+    shards: int
     rows: Counter = field(default_factory=Counter)
     seen: Counter = field(default_factory=Counter)
     rejected: Counter = field(default_factory=Counter)
     _examples: list[tuple[int, int, str]] = field(default_factory=list)  # (part, n, example)
-    _parts: dict[int, str] = field(default_factory=dict)
+    # Which shards wrote a part, one byte each: their names are made only for the summary.
+    _written: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._written = np.zeros(self.shards, np.bool_)
 
     def add(self, index: int, part: PartStats) -> None:
         """Add the statistics of the part of shard ``index``."""
@@ -76,7 +85,7 @@ class Totals:
         examples = [(index, n, e) for n, e in enumerate(part.rejects.examples)]
         self._examples = sorted(self._examples + examples)[:MAX_EXAMPLES]  # the first parts'
         if part.parquet:
-            self._parts[index] = part.parquet
+            self._written[index] = True
 
     def to_json(self) -> dict:
         return {
@@ -84,7 +93,9 @@ class Totals:
             "seen": dict(sorted(self.seen.items())),
             "rejected": dict(sorted(self.rejected.items())),
             "reject_examples": [example for _, _, example in self._examples],
-            "parts": [self._parts[i] for i in sorted(self._parts)],
+            "parts": [
+                f"{part_name(i, self.shards)}.parquet" for i in np.flatnonzero(self._written)
+            ],
         }
 
 

@@ -5,11 +5,11 @@ A new input format is one new module with ``read(shard, text_column, rejects)`` 
 ``sources.open_input``, so it reads local files, object stores and HTTP(S) alike.
 """
 
-import dataclasses
 import itertools
 import os
+from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 
@@ -18,6 +18,7 @@ import pyarrow as pa
 from metacurate.errors import InputError, RemoteReadError
 from metacurate.readers import csv, jsonl, parquet, warc, wat, webdataset
 from metacurate.readers.base import Rejects, Shard, read_failed
+from metacurate.readers.plan import PlanBuilder, ShardPlan
 from metacurate.readers.sources import file_name, is_remote, require_file
 
 SUFFIXES = {
@@ -75,25 +76,37 @@ def _files_of(folder: str) -> str:
     return str(Path(folder) / f"*{suffix}")
 
 
-def plan_shards(paths: list[str], shard_rows: int = SHARD_ROWS) -> list[Shard]:
+def plan_shards(paths: list[str], shard_rows: int = SHARD_ROWS) -> ShardPlan:
     """Split the inputs into shards; Parquet by row groups, other formats one shard per file.
     The first input at fault (in input order) is the error."""
-    plan_one = partial(_plan_file, shard_rows=shard_rows)
-    if any(map(is_remote, paths)):
-        pool = ThreadPoolExecutor(PLAN_THREADS)
-        try:
-            plans = list(pool.map(plan_one, paths))
-        finally:
-            pool.shutdown(cancel_futures=True)
-    else:
-        plans = list(map(plan_one, paths))
-    shards: list[Shard] = []
-    for path, (fmt, row_groups) in zip(paths, plans, strict=True):
+    builder = PlanBuilder()
+    planned = _planned(partial(_plan_file, shard_rows=shard_rows), paths)
+    for path, (fmt, row_groups) in zip(paths, planned, strict=True):
         if row_groups is None:
-            shards.append(Shard(len(shards), path, fmt))
-        for groups, rows in row_groups or ():
-            shards.append(Shard(len(shards), path, fmt, groups, rows))
-    return [dataclasses.replace(shard, of=len(shards)) for shard in shards]
+            builder.add_file(path, fmt)
+        else:
+            builder.add_row_groups(path, fmt, row_groups)
+    return builder.build()
+
+
+def _planned(plan_one: Callable[[str], tuple], paths: list[str]) -> Iterator[tuple]:
+    """``plan_one`` of each path, in order; remote inputs ``PLAN_THREADS`` at a time, with a
+    bounded window of lookups ahead (a listing may name a million files)."""
+    if not any(map(is_remote, paths)):
+        yield from map(plan_one, paths)
+        return
+    with ThreadPoolExecutor(PLAN_THREADS) as pool:
+        ahead: deque[Future] = deque()
+        try:
+            for path in paths:
+                ahead.append(pool.submit(plan_one, path))
+                if len(ahead) >= 4 * PLAN_THREADS:
+                    yield ahead.popleft().result()
+            while ahead:
+                yield ahead.popleft().result()
+        finally:
+            for future in ahead:
+                future.cancel()
 
 
 def _plan_file(path: str, shard_rows: int) -> tuple[str, list | None]:
@@ -122,4 +135,4 @@ def read_shard(shard: Shard, text_column: str, rejects: Rejects) -> Iterator[pa.
         read_failed(rejects, err)
 
 
-__all__ = ["Rejects", "Shard", "detect_format", "plan_shards", "read_shard"]
+__all__ = ["Rejects", "Shard", "ShardPlan", "detect_format", "plan_shards", "read_shard"]

@@ -42,19 +42,19 @@ def _not_readable(path: str, err: Exception) -> InputError:
     return InputError(f"{path}: not a readable Parquet file ({err})")
 
 
-def plan(path: str, target_rows: int) -> list[tuple[tuple[int, ...] | None, int]]:
-    """Row-group ranges of about ``target_rows`` rows each, with their row counts."""
+def plan(path: str, target_rows: int) -> list[tuple[int, int, int]]:
+    """Shards of consecutive row groups of about ``target_rows`` rows each: (first row group,
+    row groups, rows)."""
     with _open(path) as parquet_file:
         meta = parquet_file.metadata
-    groups, planned, rows = [], [], 0
+    planned, first, rows = [], 0, 0
     for g in range(meta.num_row_groups):
-        groups.append(g)
         rows += meta.row_group(g).num_rows
         if rows >= target_rows:
-            planned.append((tuple(groups), rows))
-            groups, rows = [], 0
-    if groups or not planned:
-        planned.append((tuple(groups), rows))
+            planned.append((first, g + 1 - first, rows))
+            first, rows = g + 1, 0
+    if first < meta.num_row_groups or not planned:
+        planned.append((first, meta.num_row_groups - first, rows))
     return planned
 
 
