@@ -20,6 +20,7 @@ from wiki_fixtures import write_pageviews
 from metacurate.cli import app
 from metacurate.errors import OutputConflict
 from metacurate.metadata import Metadata
+from metacurate.pipeline.balance import run_balance
 from metacurate.pipeline.match import run_match
 
 runner = CliRunner()
@@ -341,3 +342,33 @@ def test_a_folder_of_another_metacurate_version_is_not_resumed(tmp_path, dog_cat
         run_match([str(pool)], tmp_path / "out", dog_cat_metadata)
     summary = run_match([str(pool)], tmp_path / "out", dog_cat_metadata, overwrite=True)
     assert summary["rows_written"] == 2
+
+
+def test_a_folder_of_metacurate_0_3_is_replaced_with_overwrite(tmp_path, dog_cat_metadata):
+    """0.3 run records listed every shard and every balanced part (0.4 counts them): such a
+    folder is refused, and ``--overwrite`` still removes exactly the files that run wrote."""
+    pool = tmp_path / "pool.parquet"
+    pq.write_table(pa.table({"url": ["u1", "u2"], "text": ["a dog", "a cat"]}), pool)
+    out = tmp_path / "out"
+    run_match([str(pool)], out, dog_cat_metadata)
+    card = run_balance(out, t=1)
+    curated = Path(card["outputs"]["folder"])
+    match_record, balance_record = out / "match_run.json", curated / "balance_run.json"
+    record = json.loads(match_record.read_text())
+    del record["plan_sha256"]
+    record.update(metacurate_version="0.3.0", shards=[[str(pool), [0]]])
+    match_record.write_text(json.dumps(record))
+    record = json.loads(balance_record.read_text())
+    del record["shards"], record["parts_sha256"]
+    record.update(metacurate_version="0.3.0", parts=card["outputs"]["parquet"])
+    balance_record.write_text(json.dumps(record))
+    (curated / "notes.txt").write_text("the user's")
+    with pytest.raises(OutputConflict, match="differs in: metacurate_version, plan_sha256, shards"):
+        run_match([str(pool)], out, dog_cat_metadata)
+    run_match([str(pool)], out, dog_cat_metadata, overwrite=True)
+    left = sorted(p.name for p in curated.iterdir() if p.name != ".metacurate.lock")
+    assert left == ["notes.txt"]  # the balance run's files are gone, the user's file stays
+    assert sorted(p.name for p in (out / "matched").iterdir()) == [
+        "part-00000.json",
+        "part-00000.parquet",
+    ]

@@ -3,6 +3,7 @@
 import hashlib
 import io
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from os import PathLike
@@ -92,8 +93,8 @@ def _load_match(out_dir: Location) -> tuple[dict, bytes]:
             f"{out_dir}: no completed match stage ({SUMMARY} missing); run `metacurate match` first"
             " (an interrupted one completes when run again)"
         ) from None
-    present = set((out_dir / MATCHED).files())
-    missing = [name for name in summary["parts"] if name not in present]
+    present = rundir.parts_present(out_dir / MATCHED, summary["shards"], ".parquet")
+    missing = [name for name in summary["parts"] if not present[rundir.part_number(name)]]
     if missing:
         raise InputError(
             f"{out_dir / MATCHED / missing[0]}: listed in {SUMMARY} but missing"
@@ -126,18 +127,25 @@ def run_balance(
     counts = np.load(io.BytesIO(counts_file))
     t, tail = resolve_t(counts, t, tail)
     curated = out_dir / rundir.curated_name(t, seed)
-    parts = [out_dir / MATCHED / name for name in match_summary["parts"]]
+    names = match_summary["parts"]
+    parts = _Parts(out_dir / MATCHED, names)
     config = {
         "metacurate_version": __version__,
         "t": t,
         "seed": seed,
         "entry_counts_sha256": hashlib.sha256(counts_file).hexdigest(),
-        "parts": match_summary["parts"],
+        # The parts by number and digest, not by name: a list would grow the record, and the
+        # driver that reads it back, by a hundred bytes a part.
+        "shards": match_summary["shards"],
+        "parts": len(names),
+        "parts_sha256": hashlib.sha256("\n".join(names).encode()).hexdigest(),
     }
     with rundir.open_run(curated, rundir.BALANCE, config, [], overwrite):
         p = entry_probabilities(counts, t)
         worker = PartBalancer(p, seed, match_summary["text_column"], curated)
-        counts_after, stats = _balance_parts(worker, parts, engine or LocalEngine())
+        counts_after, stats = _balance_parts(
+            worker, parts, engine or LocalEngine(), match_summary["shards"]
+        )
         metadata = load_metadata(out_dir / METADATA)
         card = _card(
             command, match_summary, metadata, counts, counts_after, p, t, tail, seed, stats, curated
@@ -147,8 +155,22 @@ def run_balance(
     return card
 
 
+@dataclass(frozen=True)
+class _Parts(Sequence):
+    """The match run's parts, each made a ``Location`` only when its task is handed out."""
+
+    folder: Location
+    names: list[str]
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __getitem__(self, index: int) -> Location:
+        return self.folder / self.names[index]
+
+
 def _balance_parts(
-    worker: PartBalancer, parts: list[Location], engine: Engine
+    worker: PartBalancer, parts: _Parts, engine: Engine, shards: int
 ) -> tuple[np.ndarray, dict]:
     """Balance the parts not done yet; the entry counts of all kept rows and the parts' summed
     statistics."""
@@ -169,8 +191,9 @@ def _balance_parts(
         add(json.loads((curated / rundir.part_marker(part.name)).read_text()))
         SparseCounts.of_part(curated / part.name).add_to(counts_after)
 
-    present = set(curated.files())
-    done = lambda part: rundir.part_done(present, part.name)  # noqa: E731
+    done_before = rundir.parts_present(curated, shards, ".json")
+    done_before &= rundir.parts_present(curated, shards, ".parquet")
+    done = lambda part: done_before[rundir.part_number(part.name)]  # noqa: E731
     run_step(engine, worker, parts, done, balanced, "balance", on_skip=balanced_before)
     return counts_after, {key: total.value for key, total in totals.items()}
 

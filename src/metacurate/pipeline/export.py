@@ -139,17 +139,20 @@ def _listed_parts(folder: Location, card: dict | None) -> list[str]:
         raise InputError(
             f"{folder}: not a curated folder (no {DATACARD}); run `metacurate balance` first"
         )
-    if card is None:
-        names = _json_field(manifest, ("parts",)) or []
+    present = set(folder.files())
+    if card is None:  # the manifest counts the parts (metacurate 0.3 listed them)
+        listed = _json_field(manifest, ("parts",)) or []
+        done = sum(rundir.part_done(present, name) for name in present if rundir.is_part(name))
+        total = listed if isinstance(listed, int) else len(listed)
+        state = f"{done} of {total} parts, no {DATACARD}"
     else:
         names = _json_field(card, ("outputs", "parquet"))
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise InputError(f"{folder / DATACARD}: no outputs.parquet list of the curated parts")
-    present = set(folder.files())
-    done = [name for name in names if rundir.part_done(present, name)]
-    if card is not None and len(done) == len(names):
-        return names
-    state = f"{len(done)} of {len(names)} parts" + ("" if card else f", no {DATACARD}")
+        done = sum(rundir.part_done(present, name) for name in names)
+        if done == len(names):
+            return names
+        state = f"{done} of {len(names)} parts"
     # The run's manifest, or the card where it was not kept, says the t and seed. Balance
     # redoes any part without its file or its marker.
     command = _balance_command(folder, manifest or _json_field(card, ("balancing",)))

@@ -73,6 +73,17 @@ _PART = re.compile(r"part-(\d+)(\.parquet|\.ids\.npy|\.json)")
 _NUMBERED = re.compile(r"(?:block|dups)-(\d+)\..*")
 
 
+def is_part(name: str) -> bool:
+    """Whether ``name`` is a numbered part, ``part-00003.parquet``."""
+    found = _PART.fullmatch(name)
+    return bool(found and found[2] == ".parquet")
+
+
+def part_number(part: str) -> int:
+    """``part-00003.parquet`` -> 3."""
+    return int(_PART.fullmatch(part)[1])
+
+
 def _is_part(name: str, shards: int, suffixes: tuple[str, ...]) -> bool:
     """``part-00003.parquet`` and the like, numbered as a run of ``shards`` shards names them."""
     found = _PART.fullmatch(name)
@@ -124,8 +135,10 @@ def _shard_count(config: dict) -> int:
 
 def _balance_owner(config: dict) -> Callable[[str], bool]:
     names = {PLOT_NAME, MARKDOWN_NAME, JSON_NAME, "balance_run.json"}
-    names.update(name for part in config["parts"] for name in (part, part_marker(part)))
-    return names.__contains__
+    if isinstance(config["parts"], list):  # metacurate 0.3 listed them: still replaced
+        names.update(name for part in config["parts"] for name in (part, part_marker(part)))
+        return names.__contains__
+    return lambda name: name in names or _is_part(name, config["shards"], (".parquet", ".json"))
 
 
 def _match_owner(config: dict) -> Callable[[str], bool]:
