@@ -11,7 +11,9 @@ end by its own process ids).
 The child prints its VmHWM at the end (the driver's peak RSS), its VmHWM after loading the
 metadata (the baseline every size shares), the RSS after each step (stage, de-duplicate,
 publish) and each step's wall time. Printed: the curve, and the slope in bytes per shard between
-consecutive sizes. ``--trace`` runs the driver under ``tracemalloc`` (a separate run: it costs
+consecutive sizes. Then, in the same driver, ``run_balance`` of that match (``--balance-t``),
+with VmHWM reset to the RSS the match left (``/proc/self/clear_refs``): the balance stage's
+own peak, by parts. ``--trace`` runs the driver under ``tracemalloc`` (a separate run: it costs
 memory itself) and prints the top allocation sites alive when the stage finishes, so that what
 grows with shards can be named.
 
@@ -76,6 +78,7 @@ def child(args) -> dict:
     from metacurate.engine import LocalEngine, RayEngine
     from metacurate.metadata import Metadata, default_metadata
     from metacurate.pipeline import rundir
+    from metacurate.pipeline.balance import run_balance
 
     inputs = json.loads(Path(args.inputs).read_text())
     if args.traced:
@@ -151,10 +154,23 @@ def child(args) -> dict:
             inputs, Path(args.out), metadata, engine=engine, shard_rows=args.group_rows or None,
             dedup=not args.no_dedup,
         )  # fmt: skip
-    wall = time.perf_counter() - t0
+        wall = time.perf_counter() - t0
+        end = _status()
+        anon_match = peak_anon[0]
+        # The balance stage's own peak: VmHWM reset to the RSS the match left.
+        Path("/proc/self/clear_refs").write_text("5")
+        peak_anon[0] = 0
+        balance_base = _status()
+        t1 = time.perf_counter()
+        run_balance(Path(args.out), t=args.balance_t, engine=engine)
+        balance_wall = time.perf_counter() - t1
     stop.set()
-    end = _status()
+    balance_end = _status()
     return {
+        "balance_wall": balance_wall,
+        "balance_hwm_kib": balance_end["VmHWM"],
+        "balance_base_rss_kib": balance_base["VmRSS"],
+        "balance_anon_peak_kib": peak_anon[0],
         "wall": wall,
         "shards": summary["shards"],
         "rows_read": summary["rows_read"],
@@ -162,7 +178,7 @@ def child(args) -> dict:
         "buckets": (summary.get("dedup") or {}).get("buckets", 0),
         "hwm_kib": end["VmHWM"],
         "rss_end_kib": end["VmRSS"],
-        "anon_peak_kib": peak_anon[0],
+        "anon_peak_kib": anon_match,
         "shmem_peak_kib": peak_shmem[0],
         "base_anon_kib": base["RssAnon"],
         "base_hwm_kib": base["VmHWM"],
@@ -201,7 +217,7 @@ def run_driver(engine, inputs_file, out, args, env, no_dedup, entries, trace) ->
     command = [sys.executable, __file__, "--child", "--engine", engine, "--inputs", inputs_file]
     command += ["--entries", str(entries)]
     command += ["--out", str(out), "--group-rows", str(args.group_rows)]
-    command += ["--trace-top", str(args.trace_top)]
+    command += ["--trace-top", str(args.trace_top), "--balance-t", str(args.balance_t)]
     command += ["--no-dedup"] if no_dedup else []
     command += ["--traced"] if trace else []
     t0 = time.perf_counter()
@@ -235,6 +251,7 @@ def main() -> None:
     )
     ap.add_argument("--trace", default="", help="runs as in --runs, under tracemalloc")
     ap.add_argument("--trace-top", type=int, default=12)
+    ap.add_argument("--balance-t", type=int, default=20, help="t of the balance run after match")
     ap.add_argument("--group-rows", type=int, default=4)
     ap.add_argument("--groups-per-file", type=int, default=100)
     ap.add_argument(
@@ -302,6 +319,13 @@ def main() -> None:
                 f"{r['wall']:.1f} s ({r['wall'] / r['shards'] * 1000:.1f} ms per shard): {steps}",
                 flush=True,
             )
+            print(
+                f"      then balance --t {args.balance_t}: driver peak "
+                f"{r['balance_hwm_kib'] / 1024:,.0f} MiB (from {r['balance_base_rss_kib'] / 1024:,.0f}"
+                f" MiB left by match), private peak {r['balance_anon_peak_kib'] / 1024:,.0f} MiB,"
+                f" wall {r['balance_wall']:.1f} s",
+                flush=True,
+            )
             if trace:
                 print(
                     f"    tracemalloc when the staged files are removed: "
@@ -339,6 +363,13 @@ def main() -> None:
         print(
             f"  {engine:<5} dedup {'on ' if dedup_on else 'off'}, {what}: {curve}; slope {slopes or '-'}"
         )
+        balance = ", ".join(f"{r['n']:,}: {r['balance_hwm_kib'] / 1024:,.0f} MiB" for r in rs)
+        balance_slopes = ", ".join(
+            f"{a['n']:,}->{b['n']:,}: "
+            f"{(b['balance_hwm_kib'] - a['balance_hwm_kib']) * 1024 / (b['n'] - a['n']):,.0f} B/part"
+            for a, b in zip(rs, rs[1:], strict=False)
+        )
+        print(f"    then balance: {balance}; slope {balance_slopes or '-'}")
     print(f"machine at the end: {machine_note()}")
 
 
