@@ -67,21 +67,68 @@ def _rows(table: pa.Table, text_column: str) -> list[tuple]:
     return sorted(zip(*(table[c].to_pylist() for c in cols), strict=True))
 
 
-def test_img2dataset_round_trips_every_curated_row(curated, tmp_path):
+def _image_rows(table: pa.Table, lists: tuple[str, ...]) -> list[tuple]:
+    """One image-per-row table back to (url, text, *aligned values) per text."""
+    return sorted(
+        (image["url"], text, *(image[name][k] for name in lists))
+        for image in table.to_pylist()
+        for k, text in enumerate(image["texts"])
+    )
+
+
+def test_img2dataset_has_one_row_per_image_with_all_its_texts(curated, tmp_path):
     out = tmp_path / "export" / "pairs.parquet"
     summary = run_export(curated, "img2dataset", out)
     table = pq.read_table(out)
     expected = concat_parts(curated)
-    assert table.column_names == ["url", "caption", "uuid", "entry_ids", "keep_prob", "lang"]
-    assert table.schema.field("entry_ids").type == pa.list_(pa.int32())
-    assert table.schema.field("keep_prob").type == pa.float64()
-    assert len(table) == len(expected) == summary["rows"] == summary["rows_in"]
-    assert _rows(table, "caption") == _rows(expected, TEXT)
-    assert table["uuid"].to_pylist() == [image_uuid(u) for u in table["url"].to_pylist()]
+    assert table.column_names == [
+        *("url", "caption", "uuid", "texts", "entry_ids", "keep_prob", "langs")
+    ]
+    assert table.schema.field("entry_ids").type == pa.list_(pa.list_(pa.int32()))
+    assert table.schema.field("keep_prob").type == pa.list_(pa.float64())
+    urls = table["url"].to_pylist()
+    assert len(urls) == len(set(urls)) == summary["images"] == len(set(expected["url"].to_pylist()))
+    assert any(len(texts) > 1 for texts in table["texts"].to_pylist())  # from several parts
+    assert summary["rows"] == summary["rows_in"] == len(expected)
+    assert _image_rows(table, ("entry_ids", "keep_prob")) == _rows(expected, TEXT)
+    assert table["caption"].to_pylist() == [texts[0] for texts in table["texts"].to_pylist()]
+    assert table["uuid"].to_pylist() == [image_uuid(u) for u in urls]
     assert summary["files"] == 1 and summary["paths"] == [str(out)]
     assert summary["skipped"] == {}
-    assert "--url_col url --caption_col caption" in summary["next"]
+    command = shlex.split(summary["next"])
+    assert command[command.index("--save_additional_columns") + 1] == (
+        '["uuid","texts","entry_ids","keep_prob","langs"]'
+    )
+    assert command[command.index("--output_format") + 1] == "webdataset"
+    assert command[command.index("--output_folder") + 1] == str(out.with_suffix("")) + "-shards"
     assert [p.name for p in out.parent.iterdir()] == ["pairs.parquet"]  # no temporary left
+
+
+def test_the_whole_matched_pool_is_exported_for_online_balancing(curated, tmp_path):
+    run = curated.parent
+    matched = concat_parts(run / "matched")
+    summary = run_export(run, "img2dataset", tmp_path / "pool.parquet")
+    table = pq.read_table(tmp_path / "pool.parquet")
+    assert "keep_prob" not in table.column_names  # nothing is drawn yet
+    assert summary["rows"] == summary["rows_in"] == len(matched) > len(concat_parts(curated))
+    assert summary["images"] == len(table) == len(set(matched["url"].to_pylist()))
+    expected = sorted(
+        zip(*(matched[c].to_pylist() for c in ("url", TEXT, "entry_ids")), strict=True)
+    )
+    assert _image_rows(table, ("entry_ids",)) == expected
+    summary = run_export(run, "webdataset-json", tmp_path / "json")
+    images = _read_jsonl(tmp_path / "json")
+    assert sum(len(i["texts"]) for i in images) == len(matched)
+    assert all("keep_prob" not in i for i in images)
+
+
+def test_an_incomplete_match_run_is_not_exported(curated, tmp_path):
+    run = _copy_run(curated, tmp_path).parent
+    (run / "match_summary.json").unlink()
+    with pytest.raises(InputError, match="no completed match stage"):
+        run_export(run, "img2dataset", tmp_path / "pool.parquet")
+    with pytest.raises(OutputConflict, match="inside the folder it exports"):
+        run_export(curated.parent, "img2dataset", curated.parent / "pool.parquet")
 
 
 def test_img2dataset_skips_and_counts_rows_without_url(tmp_path):
@@ -92,7 +139,8 @@ def test_img2dataset_skips_and_counts_rows_without_url(tmp_path):
     summary = run_export(curated, "img2dataset", tmp_path / "pairs.parquet")
     table = pq.read_table(tmp_path / "pairs.parquet")
     assert summary["skipped"] == {"no_url": without_url}
-    assert len(table) == summary["rows"] == len(expected) - without_url
+    assert sum(len(t) for t in table["texts"].to_pylist()) == summary["rows"]
+    assert summary["rows"] == len(expected) - without_url
     assert table["url"].null_count == 0
 
 
@@ -171,7 +219,7 @@ def test_existing_outputs_conflict_unless_overwrite(curated, tmp_path):
     with pytest.raises(OutputConflict, match="already exists; use --overwrite"):
         run_export(curated, "img2dataset", pairs)
     first = pq.read_table(pairs)
-    assert run_export(curated, "img2dataset", pairs, overwrite=True)["rows"] == len(first)
+    assert run_export(curated, "img2dataset", pairs, overwrite=True)["images"] == len(first)
     assert pq.read_table(pairs).equals(first)
 
     folder = tmp_path / "json"
@@ -269,7 +317,8 @@ def test_export_refuses_a_killed_balance_and_names_the_command(curated, tmp_path
     run_balance(folder.parent, t=manifest["t"], seed=manifest["seed"])
     summary = run_export(folder, "img2dataset", out)
     rows = card["outputs"]["rows"]
-    assert summary["rows"] == summary["rows_in"] == rows == len(pq.read_table(out))
+    assert summary["rows"] == summary["rows_in"] == rows
+    assert summary["images"] == len(pq.read_table(out))
 
 
 def test_export_reads_only_the_parts_the_data_card_lists(curated, tmp_path):
@@ -320,4 +369,4 @@ def test_img2dataset_command_quotes_a_path_with_spaces(curated, tmp_path):
     command = shlex.split(summary["next"])
     assert command[0] == "img2dataset"
     assert command[command.index("--url_list") + 1] == str(out)
-    assert command[command.index("--save_additional_columns") + 1] == '["uuid","keep_prob"]'
+    assert command[command.index("--output_folder") + 1] == str(out.with_suffix("")) + "-shards"

@@ -419,10 +419,12 @@ def demo(
 
 @app.command()
 def export(
-    curated: Annotated[
+    folder: Annotated[
         str,
         typer.Argument(
-            help="A curated-t{T}-seed{S} folder (or s3:// or gs:// prefix) of `balance`.",
+            help="A curated-t{T}-seed{S} folder of `balance` (the balanced pairs), or a `match`"
+            " run folder (its whole matched pool, for a loader that balances online); local or"
+            " an s3:// or gs:// prefix.",
             callback=_location,
         ),
     ],
@@ -436,14 +438,18 @@ def export(
     to: Annotated[str, typer.Option("--to", help=f"Format: {' or '.join(FORMATS)}.")],
     overwrite: Overwrite = False,
 ) -> None:
-    """Hand the curated pairs to the next tool: img2dataset Parquet (url, caption, uuid,
-    entry_ids, keep_prob) or MetaCLIP-style per-uuid JSON texts. The rows are already
-    balanced: do not let a loader sample them by keep_prob again."""
+    """Hand the pairs to the next tool: img2dataset Parquet (one row per image: url, caption,
+    uuid and its texts with their entry_ids) or MetaCLIP-style per-uuid JSON texts. A curated
+    folder is already balanced: do not let a loader sample it by keep_prob again; a match
+    run's pool is balanced online by `metacurate train --counts`."""
     with _user_errors():
-        summary = run_export(curated, to, out, overwrite)
+        summary = run_export(folder, to, out, overwrite)
     table = Table(title="export", show_header=False, title_justify="left")
     table.add_row("format", summary["format"])
+    table.add_row("from", summary["from"])
     table.add_row("rows", f"{summary['rows']:,} of {summary['rows_in']:,}")
+    if "images" in summary:
+        table.add_row("images", f"{summary['images']:,}")
     for reason, n in summary["skipped"].items():
         table.add_row(f"skipped: {reason}", f"{n:,}")
     for path in summary["paths"][:5]:

@@ -83,7 +83,7 @@ def resolve_t(counts: np.ndarray, t: int | None, tail: float | None) -> tuple[in
     return t, tail_fraction(counts, t)
 
 
-def _load_match(out_dir: Location) -> tuple[dict, bytes]:
+def load_match(out_dir: Location) -> tuple[dict, bytes]:
     """A completed match stage: its summary (written last), having every part it lists, and
     its entry counts file."""
     try:
@@ -123,7 +123,7 @@ def run_balance(
     the data card. ``engine``: where the parts are balanced (default: this process)."""
     check_seed(seed)
     out_dir = Location.of(out_dir)
-    match_summary, counts_file = _load_match(out_dir)
+    match_summary, counts_file = load_match(out_dir)
     counts = np.load(io.BytesIO(counts_file))
     t, tail = resolve_t(counts, t, tail)
     curated = out_dir / rundir.curated_name(t, seed)

@@ -1,22 +1,28 @@
-"""The ``export`` stage: a curated folder (``curated-t{T}-seed{S}/``) -> files other tools read.
+"""The ``export`` stage: curated pairs, or a match run's whole pool, -> files other tools read.
 
-- ``img2dataset``: one Parquet file with ``url``, ``caption``, ``uuid``, ``entry_ids``,
-  ``keep_prob`` (and ``page_url``, ``source``, ``lang`` when the curated parts have them), for
-  ``img2dataset --input_format parquet --url_col url --caption_col caption``. Rows without a url
-  cannot be downloaded and are skipped (counted as ``no_url``).
+What is exported: a curated folder (``curated-t{T}-seed{S}/``, the balanced subset, with each
+pair's ``keep_prob``) or a match run folder (the whole matched pool, for a loader that balances
+online: ``metacurate.loader`` re-draws the pairs each epoch from the run's entry counts).
+
+- ``img2dataset``: one Parquet file with one row per distinct image: ``url``, ``caption`` (its
+  first text), ``uuid``, and aligned lists ``texts``, ``entry_ids`` (``keep_prob`` when
+  balanced; ``page_urls``, ``sources``, ``langs`` when the parts have those columns), for the
+  printed ``img2dataset`` command, which carries every list into the shards' ``.json``. An image
+  is downloaded once, however many texts it has. Rows without a url cannot be downloaded and are
+  skipped (counted as ``no_url``).
 - ``webdataset-json``: MetaCLIP's per-image texts. MetaCLIP's loader
   (facebookresearch/MetaCLIP src/training/metaclip_wds.py) reads ``<uuid>.json`` holding
   ``{"texts": [[kind, text], ...]}`` and picks ``texts[i][1]``. We write JSON Lines shards, one
-  object per uuid holding all its kept texts, plus the lists ``keep_prob`` and ``entry_ids``
-  aligned with ``texts`` (kind: MetaCLIP's own for texts read from MetaCLIP shards, else the
-  row's ``source``, else the text column's name). A uuid's rows may lie in several parts, so
-  rows are first spilled to buckets by a hash of the uuid (one shard per bucket): memory is
-  bounded by a bucket, not by the curated set. Shards are ``texts-NNNNN-of-NNNNN.jsonl``;
-  ``export.json`` (the summary) is written last and marks the export complete.
+  object per uuid holding all its texts, plus the lists ``entry_ids`` (and ``keep_prob`` when
+  balanced) aligned with ``texts`` (kind: MetaCLIP's own for texts read from MetaCLIP shards,
+  else the row's ``source``, else the text column's name). Shards are
+  ``texts-NNNNN-of-NNNNN.jsonl``; ``export.json`` (the summary) is written last and marks the
+  export complete.
 
-Both read exactly the parts that the folder's ``datacard.json`` lists, and only once the balance
-run is complete (the card, and every listed part with its marker); they read the parts batch by
-batch and publish each file under its name only once complete.
+An image's rows may lie in several parts, so both formats first spill rows to buckets by a hash
+of the uuid: memory is bounded by a bucket, not by the exported set. Both read exactly the parts
+the data card (or the match summary) lists, and only once that run is complete; they publish
+each file under its name only once complete.
 """
 
 import json
@@ -40,13 +46,13 @@ from metacurate.errors import InputError, OutputConflict, OutputError
 from metacurate.hashing import string_hashes
 from metacurate.location import Location
 from metacurate.pipeline import rundir
-from metacurate.pipeline.balance import KEEP_PROB
+from metacurate.pipeline.balance import KEEP_PROB, load_match
 from metacurate.pipeline.balance import MANIFEST as BALANCE_MANIFEST
 from metacurate.readers.base import image_uuid
 from metacurate.writers.atomic import TMP_MARK, atomic_path, make_folder, write_json
 
 FORMATS = ("img2dataset", "webdataset-json")
-CARRIED = ("page_url", "source", "lang")  # kept in the img2dataset file when present
+CARRIED = ("page_url", "source", "lang")  # carried per text, as lists, when the parts have them
 BATCH_ROWS = 65_536
 # A bucket is grouped in memory as Python objects: about 1 KiB a row, so ~100 MiB a bucket.
 ROWS_PER_BUCKET = 100_000
@@ -60,55 +66,91 @@ LIST_IDS = pa.list_(pa.int32())
 
 
 @dataclass(frozen=True)
-class Curated:
-    """A curated folder's parts, its text column and what its parts hold."""
+class Pairs:
+    """The pairs to export: a curated folder's parts, or a match run's whole pool."""
 
     folder: Location
     parts: list[Location]
     text_column: str
     columns: frozenset[str]  # in any part
     rows: int
+    balanced: bool  # a curated folder: every row has its keep_prob
+
+    @property
+    def carried(self) -> list[str]:
+        return [c for c in CARRIED if c in self.columns]
 
 
-def run_export(curated: Location | Path | str, to: str, out: Path, overwrite: bool = False) -> dict:
-    """Export the curated folder ``curated`` (local, or on an object store) as format ``to`` to
-    ``out``; return a summary.
+def run_export(folder: Location | Path | str, to: str, out: Path, overwrite: bool = False) -> dict:
+    """Export the curated folder or match run folder ``folder`` (local, or on an object store)
+    as format ``to`` to ``out``; return a summary.
 
     ``out`` is a local Parquet file for ``img2dataset`` and a folder for ``webdataset-json``.
     """
     if to not in FORMATS:
         raise InputError(f"unknown export format {to!r} (supported: {', '.join(FORMATS)})")
-    source = open_curated(Location.of(curated))
-    _never_over_a_run(source.folder, Path(out))
+    source = open_pairs(Location.of(folder))
+    _never_over_a_run(source, Path(out))
     if to == "img2dataset":
         return export_img2dataset(source, Path(out), overwrite)
     return export_webdataset_json(source, Path(out), overwrite)
 
 
-def _never_over_a_run(curated: Location, out: Path) -> None:
-    """Refuse an export that would write into the curated folder it reads, or over a file that
-    the balance or match run holding it wrote or read."""
+def _never_over_a_run(source: Pairs, out: Path) -> None:
+    """Refuse an export that would write into the folder it reads, or over a file that the
+    balance or match run holding it wrote or read."""
     target = os.path.realpath(out)
-    if Path(target).is_relative_to(curated.identity()):
-        raise OutputConflict(f"{out} is inside the curated folder it exports; choose another path")
-    runs = (curated.parent, rundir.MATCH), (curated, rundir.BALANCE)
+    if Path(target).is_relative_to(source.folder.identity()):
+        raise OutputConflict(f"{out} is inside the folder it exports; choose another path")
+    runs = (
+        ((source.folder.parent, rundir.MATCH), (source.folder, rundir.BALANCE))
+        if source.balanced
+        else ((source.folder, rundir.MATCH),)
+    )
     if any(rundir.records(folder, layout, target) for folder, layout in runs):
         raise OutputConflict(
             f"{out} is an input or output of the run it exports; choose another path"
         )
 
 
-# --- the curated folder ---------------------------------------------------------------------
+# --- the folder to export -------------------------------------------------------------------
 
 
-def open_curated(folder: Location) -> Curated:
+def open_pairs(folder: Location) -> Pairs:
+    """A curated folder, or a match run folder (its matched pool)."""
     if not folder.is_dir():
         raise InputError(f"{folder}: no such folder")
+    if (folder / rundir.MATCH.manifest).exists():
+        return _open_pool(folder)
+    return open_curated(folder)
+
+
+def open_curated(folder: Location) -> Pairs:
     card = _read_json(folder / DATACARD)
     parts = [folder / name for name in _listed_parts(folder, card)]
     text_column = _json_field(card, ("inputs", "text_column"))
     if not isinstance(text_column, str):
         raise InputError(f"{folder / DATACARD}: no inputs.text_column; cannot tell the text column")
+    needed = (text_column, ENTRY_IDS, KEEP_PROB)
+    columns, rows = _scan_parts(parts, needed, "remove it and run the balance command again")
+    return Pairs(folder, parts, text_column, columns, rows, balanced=True)
+
+
+def _open_pool(folder: Location) -> Pairs:
+    """A completed match run's parts (``load_match`` says what is missing, and how to redo)."""
+    summary, _ = load_match(folder)
+    parts = [folder / rundir.MATCHED / name for name in summary["parts"]]
+    text_column = summary["text_column"]
+    redo = "run the match again with --overwrite"
+    columns, rows = _scan_parts(parts, (text_column, ENTRY_IDS), redo)
+    return Pairs(folder, parts, text_column, columns, rows, balanced=False)
+
+
+def _scan_parts(
+    parts: list[Location], needed: tuple[str, ...], redo: str
+) -> tuple[frozenset[str], int]:
+    """The columns found in any part and the rows of all; a part that cannot be read or lacks
+    a needed column is an error naming it."""
     columns: set[str] = set()
     rows = 0
     for part in parts:
@@ -117,15 +159,12 @@ def open_curated(folder: Location) -> Curated:
             names = parquet.schema_arrow.names
             rows += parquet.metadata.num_rows
         except (OSError, pa.ArrowException) as err:
-            raise InputError(
-                f"{part}: not a readable Parquet file ({err}); remove it and run the balance"
-                " command again to redo it"
-            ) from None
-        for needed in (text_column, ENTRY_IDS, KEEP_PROB):
-            if needed not in names:
-                raise InputError(f"{part}: no column {needed!r}; columns found: {names}")
+            raise InputError(f"{part}: not a readable Parquet file ({err}); {redo}") from None
+        for name in needed:
+            if name not in names:
+                raise InputError(f"{part}: no column {name!r}; columns found: {names}")
         columns.update(names)
-    return Curated(folder, parts, text_column, frozenset(columns), rows)
+    return frozenset(columns), rows
 
 
 def _listed_parts(folder: Location, card: dict | None) -> list[str]:
@@ -186,7 +225,7 @@ def _json_field(value: dict | None, keys: tuple[str, ...]):
     return value
 
 
-def _batches(source: Curated, columns: list[str]) -> Iterator[pa.Table]:
+def _batches(source: Pairs, columns: list[str]) -> Iterator[pa.Table]:
     """The parts' rows, BATCH_ROWS at a time, with those of ``columns`` each part has."""
     for part in source.parts:
         parquet = pq.ParquetFile(**part.arrow())
@@ -218,43 +257,36 @@ def _uuids(table: pa.Table) -> pa.Array:
     )
 
 
-# --- img2dataset: one Parquet file ----------------------------------------------------------
+# --- img2dataset: one Parquet file, one row per image --------------------------------------
 
 
-def export_img2dataset(source: Curated, out: Path, overwrite: bool) -> dict:
+def export_img2dataset(source: Pairs, out: Path, overwrite: bool) -> dict:
     if "url" not in source.columns:
         raise InputError(f"{source.folder}: no url column; img2dataset downloads images by url")
     _claim_file(out, overwrite)
-    carried = [c for c in CARRIED if c in source.columns]
-    schema = pa.schema(
-        [
-            ("url", pa.string()),
-            ("caption", pa.string()),
-            ("uuid", pa.string()),
-            (ENTRY_IDS, LIST_IDS),
-            (KEEP_PROB, pa.float64()),
-            *[(c, pa.string()) for c in carried],
-        ]
-    )
-    wanted = ["url", source.text_column, "uuid", ENTRY_IDS, KEEP_PROB, *carried]
-    rows = no_url = 0
+    schema = _img2dataset_schema(source)
     make_folder(out.parent)
-    with atomic_path(out) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
-        for table in _batches(source, wanted):
-            urls = _strings(table, "url")
-            downloadable = pc.fill_null(pc.not_equal(urls, ""), False)
-            kept = table.filter(downloadable)
-            no_url += len(table) - len(kept)
-            if len(kept):
-                writer.write_table(_img2dataset_rows(kept, source.text_column, schema))
-                rows += len(kept)
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".spill-") as spill_dir:
+        spills = _spill_paths(source, Path(spill_dir))
+        rows, skipped = _spill(source, spills, need_url=True)
+        images = 0
+        with atomic_path(out) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+            for spill in spills:
+                grouped = _group(_read_spill(spill), source)
+                images += len(grouped)
+                if grouped:
+                    writer.write_table(_img2dataset_rows(grouped, schema))
+    lists = [name for name in schema.names if name not in ("url", "caption")]
+    shards = f"{out.with_suffix('')}-shards"
     return {
         "format": "img2dataset",
-        "curated": str(source.folder),
+        "from": "curated (balanced)" if source.balanced else "match pool (for online balancing)",
+        "folder": str(source.folder),
         "text_column": source.text_column,
         "rows_in": source.rows,
         "rows": rows,
-        "skipped": {"no_url": no_url} if no_url else {},
+        "images": images,
+        "skipped": skipped,
         "columns": schema.names,
         "files": 1,
         "paths": [str(out)],
@@ -262,22 +294,38 @@ def export_img2dataset(source: Curated, out: Path, overwrite: bool) -> dict:
             [
                 *("img2dataset", "--url_list", str(out), "--input_format", "parquet"),
                 *("--url_col", "url", "--caption_col", "caption"),
-                *("--save_additional_columns", '["uuid","keep_prob"]'),
+                *("--save_additional_columns", json.dumps(lists, separators=(",", ":"))),
+                *("--output_format", "webdataset", "--output_folder", shards),
+                *("--image_size", "256", "--resize_mode", "keep_ratio"),
+                *("--enable_wandb", "False"),
             ]
         ),
     }
 
 
-def _img2dataset_rows(table: pa.Table, text_column: str, schema: pa.Schema) -> pa.Table:
+def _img2dataset_schema(source: Pairs) -> pa.Schema:
+    return pa.schema(
+        [
+            ("url", pa.string()),
+            ("caption", pa.string()),
+            ("uuid", pa.string()),
+            ("texts", pa.list_(pa.string())),
+            (ENTRY_IDS, pa.list_(LIST_IDS)),
+            *([(KEEP_PROB, pa.list_(pa.float64()))] if source.balanced else []),
+            *[(f"{c}s", pa.list_(pa.string())) for c in source.carried],
+        ]
+    )
+
+
+def _img2dataset_rows(images: list[dict], schema: pa.Schema) -> pa.Table:
     columns = {
-        "url": _strings(table, "url"),
-        "caption": _strings(table, text_column),
-        "uuid": _uuids(table),
-        ENTRY_IDS: table[ENTRY_IDS].combine_chunks().cast(LIST_IDS),
-        KEEP_PROB: table[KEEP_PROB].combine_chunks().cast(pa.float64()),
+        "url": [image["url"] for image in images],
+        "caption": [image["texts"][0][1] for image in images],
+        "uuid": [image["uuid"] for image in images],
+        "texts": [[text for _, text in image["texts"]] for image in images],
     }
     for name in schema.names[len(columns) :]:
-        columns[name] = _strings(table, name)
+        columns[name] = [image[name] for image in images]
     return pa.table(columns, schema=schema)
 
 
@@ -290,42 +338,37 @@ def _claim_file(out: Path, overwrite: bool) -> None:
 
 # --- webdataset-json: MetaCLIP texts per uuid -----------------------------------------------
 
-SPILL_SCHEMA = pa.schema(
-    [
-        ("uuid", pa.string()),
-        ("url", pa.string()),
-        ("kind", pa.string()),
-        ("text", pa.string()),
-        (KEEP_PROB, pa.float64()),
-        (ENTRY_IDS, LIST_IDS),
-    ]
-)
 
-
-def export_webdataset_json(source: Curated, out: Path, overwrite: bool) -> dict:
+def export_webdataset_json(source: Pairs, out: Path, overwrite: bool) -> dict:
     if not {"url", "uuid"} & source.columns:
         raise InputError(f"{source.folder}: neither a url nor a uuid column to group texts by")
     _claim_folder(out, overwrite)
-    buckets = min(MAX_BUCKETS, max(1, -(-source.rows // ROWS_PER_BUCKET)))
     try:  # the first write into the folder: one that cannot be written says so here
         spill_folder = tempfile.TemporaryDirectory(dir=out, prefix=".spill-")
     except OSError as err:
         raise OutputError(f"{out}: cannot write in the output folder ({err.strerror})") from None
     with spill_folder as spill_dir:
-        spills = [Path(spill_dir) / f"{b}.arrow" for b in range(buckets)]
-        rows, no_id = _spill(source, spills)
+        spills = _spill_paths(source, Path(spill_dir))
+        rows, skipped = _spill(source, spills, need_url=False)
+        buckets = len(spills)
         shards = [out / f"texts-{b:05d}-of-{buckets:05d}.jsonl" for b in range(buckets)]
-        uuids = sum(_write_shard(spill, shard) for spill, shard in zip(spills, shards, strict=True))
+        uuids = sum(
+            _write_shard(_group(_read_spill(spill), source), shard)
+            for spill, shard in zip(spills, shards, strict=True)
+        )
     summary = {
         "format": "webdataset-json",
-        "curated": str(source.folder),
+        "from": "curated (balanced)" if source.balanced else "match pool (for online balancing)",
+        "folder": str(source.folder),
         "text_column": source.text_column,
         "rows_in": source.rows,
         "rows": rows,
-        "skipped": {"no_url_or_uuid": no_id} if no_id else {},
+        "skipped": skipped,
         "uuids": uuids,
-        "shape": '{"uuid", "url", "texts": [[kind, text], ...], "keep_prob": [...],'
-        ' "entry_ids": [[...], ...]} per line',
+        "shape": '{"uuid", "url", "texts": [[kind, text], ...], "entry_ids": [[...], ...]'
+        + (', "keep_prob": [...]' if source.balanced else "")
+        + "".join(f', "{c}s": [...]' for c in source.carried)
+        + "} per line",
         "files": len(shards),
         "paths": [str(p) for p in shards],
     }
@@ -356,33 +399,64 @@ def _claim_folder(out: Path, overwrite: bool) -> None:
         shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
-def _spill(source: Curated, spills: list[Path]) -> tuple[int, int]:
-    """Append every row to the spill file of its uuid's bucket; (rows spilled, rows skipped)."""
-    rows = no_id = 0
-    wanted = ["uuid", "url", source.text_column, "source", KEEP_PROB, ENTRY_IDS]
-    with ExitStack() as stack:
-        writers = [stack.enter_context(pa.ipc.new_file(path, SPILL_SCHEMA)) for path in spills]
-        for table in _batches(source, wanted):
-            spill = _spill_rows(table, source.text_column)
-            identified = spill.filter(pc.is_valid(spill["uuid"]))
-            no_id += len(spill) - len(identified)
-            rows += len(identified)
-            _scatter(identified, writers)
-    return rows, no_id
+# --- grouping rows by image: spill to buckets by uuid, then group a bucket at a time ---------
 
 
-def _spill_rows(table: pa.Table, text_column: str) -> pa.Table:
-    return pa.table(
-        {
-            "uuid": _uuids(table),
-            "url": _strings(table, "url"),
-            "kind": _kinds(table, text_column),
-            "text": _strings(table, text_column),
-            KEEP_PROB: table[KEEP_PROB].combine_chunks().cast(pa.float64()),
-            ENTRY_IDS: table[ENTRY_IDS].combine_chunks().cast(LIST_IDS),
-        },
-        schema=SPILL_SCHEMA,
+def _spill_schema(source: Pairs) -> pa.Schema:
+    return pa.schema(
+        [
+            ("uuid", pa.string()),
+            ("url", pa.string()),
+            ("kind", pa.string()),
+            ("text", pa.string()),
+            (ENTRY_IDS, LIST_IDS),
+            *([(KEEP_PROB, pa.float64())] if source.balanced else []),
+            *[(c, pa.string()) for c in source.carried],
+        ]
     )
+
+
+def _spill_paths(source: Pairs, folder: Path) -> list[Path]:
+    buckets = min(MAX_BUCKETS, max(1, -(-source.rows // ROWS_PER_BUCKET)))
+    return [folder / f"{b}.arrow" for b in range(buckets)]
+
+
+def _spill(source: Pairs, spills: list[Path], need_url: bool) -> tuple[int, dict]:
+    """Append every row to the spill file of its uuid's bucket; (rows spilled, rows skipped by
+    reason): rows with no url (``need_url``: nothing to download) or no url and no uuid."""
+    rows, skipped = 0, {}
+    schema = _spill_schema(source)
+    wanted = ["uuid", "url", source.text_column, "source", ENTRY_IDS, KEEP_PROB, *CARRIED]
+    reason = "no_url" if need_url else "no_url_or_uuid"
+    with ExitStack() as stack:
+        writers = [stack.enter_context(pa.ipc.new_file(path, schema)) for path in spills]
+        for table in _batches(source, wanted):
+            spill = _spill_rows(table, source.text_column, schema)
+            if need_url:
+                usable = pc.fill_null(pc.not_equal(spill["url"], ""), False)
+            else:
+                usable = pc.is_valid(spill["uuid"])
+            kept = spill.filter(usable)
+            if len(kept) < len(spill):
+                skipped[reason] = skipped.get(reason, 0) + len(spill) - len(kept)
+            rows += len(kept)
+            _scatter(kept, writers)
+    return rows, skipped
+
+
+def _spill_rows(table: pa.Table, text_column: str, schema: pa.Schema) -> pa.Table:
+    columns = {
+        "uuid": _uuids(table),
+        "url": _strings(table, "url"),
+        "kind": _kinds(table, text_column),
+        "text": _strings(table, text_column),
+        ENTRY_IDS: table[ENTRY_IDS].combine_chunks().cast(LIST_IDS),
+    }
+    if KEEP_PROB in schema.names:
+        columns[KEEP_PROB] = table[KEEP_PROB].combine_chunks().cast(pa.float64())
+    for name in schema.names[len(columns) :]:
+        columns[name] = _strings(table, name)
+    return pa.table(columns, schema=schema)
 
 
 def _kinds(table: pa.Table, text_column: str) -> pa.Array:
@@ -410,31 +484,32 @@ def _scatter(table: pa.Table, writers: list) -> None:
             writer.write_table(ordered.slice(bounds[b], bounds[b + 1] - bounds[b]))
 
 
-def _write_shard(spill: Path, shard: Path) -> int:
-    """Group one bucket's rows by uuid (first-seen order) into JSON Lines; the number of uuids."""
+def _read_spill(spill: Path) -> pa.Table:
     with pa.memory_map(str(spill)) as source:
-        table = pa.ipc.open_file(source).read_all()
-    images = _group(table)
+        return pa.ipc.open_file(source).read_all()
+
+
+def _group(table: pa.Table, source: Pairs) -> list[dict]:
+    """One bucket's rows as one object per uuid (in first-seen order), its texts as
+    ``[kind, text]`` and the other per-row values as lists aligned with them."""
+    lists = [ENTRY_IDS, *([KEEP_PROB] if source.balanced else []), *source.carried]
+    named = {name: f"{name}s" if name in CARRIED else name for name in lists}
+    images: dict[str, dict] = {}
+    columns = [table[name].to_pylist() for name in ("uuid", "url", "kind", "text", *lists)]
+    for uuid, url, kind, text, *values in zip(*columns, strict=True):
+        image = images.get(uuid)
+        if image is None:
+            image = images[uuid] = {"uuid": uuid, "url": url, "texts": []}
+            image.update((named[name], []) for name in lists)
+        image["texts"].append([kind, text])
+        for name, value in zip(lists, values, strict=True):
+            image[named[name]].append(value)
+    return list(images.values())
+
+
+def _write_shard(images: list[dict], shard: Path) -> int:
+    """One bucket's images as JSON Lines; the number of uuids."""
     with atomic_path(shard) as tmp, open(tmp, "w", encoding="utf-8") as f:
         for image in images:
             f.write(json.dumps(image, ensure_ascii=False) + "\n")
     return len(images)
-
-
-def _group(table: pa.Table) -> list[dict]:
-    images: dict[str, dict] = {}
-    columns = [table[name].to_pylist() for name in SPILL_SCHEMA.names]
-    for uuid, url, kind, text, prob, ids in zip(*columns, strict=True):
-        image = images.get(uuid)
-        if image is None:
-            image = images[uuid] = {
-                "uuid": uuid,
-                "url": url,
-                "texts": [],
-                KEEP_PROB: [],
-                ENTRY_IDS: [],
-            }
-        image["texts"].append([kind, text])
-        image[KEEP_PROB].append(prob)
-        image[ENTRY_IDS].append(ids)
-    return list(images.values())
