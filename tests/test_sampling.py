@@ -97,3 +97,15 @@ def test_same_seed_same_subset_different_seed_different_subset():
     c, _ = keep_decisions(keys, entry_ids, p, seed=2)
     assert (a == b).all()
     assert (a != c).any()
+
+
+def test_every_64_bit_seed_draws():
+    """`balance --seed` takes any 64-bit seed: one past 2**63 once overflowed numba's int64."""
+    entry_ids = _pairs(2_000, 100, seed=6)
+    p = entry_probabilities(count_ids(entry_ids, 100), 5)
+    keys = np.arange(len(entry_ids), dtype=np.uint64)
+    high, _ = keep_decisions(keys, entry_ids, p, seed=2**64 - 1)
+    also_high, _ = keep_decisions(keys, entry_ids, p, seed=2**63)
+    assert (high != also_high).any() and 0 < high.sum() < len(high)
+    draws = uniform_draws(keys, np.zeros(len(keys), np.int64), seed=2**64 - 1)
+    assert ((draws >= 0) & (draws < 1)).all()

@@ -87,7 +87,8 @@ def pair_keys(table: pa.Table, text_column: str) -> np.ndarray:
 
 def uniform_draws(keys: np.ndarray, ids: np.ndarray, seed: int) -> np.ndarray:
     """One uniform in [0, 1) per (pair key, entry id): the draws ``keep_decisions`` makes."""
-    return _draws(np.asarray(keys, dtype=np.uint64), np.asarray(ids, dtype=np.int64), seed)
+    keys, ids = np.asarray(keys, dtype=np.uint64), np.asarray(ids, dtype=np.int64)
+    return _draws(keys, ids, _U64(seed))
 
 
 def keep_decisions(
@@ -100,4 +101,5 @@ def keep_decisions(
     offsets = entry_ids.offsets.to_numpy(zero_copy_only=False)
     ids = entry_ids.values.to_numpy(zero_copy_only=False)
     valid = entry_ids.is_valid().to_numpy(zero_copy_only=False)
-    return _keep(np.asarray(keys, dtype=np.uint64), offsets, ids, valid, p, seed)
+    # As uint64: numba types a Python int as int64, which a seed of 2**63 or more overflows.
+    return _keep(np.asarray(keys, dtype=np.uint64), offsets, ids, valid, p, _U64(seed))
