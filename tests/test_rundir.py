@@ -285,7 +285,7 @@ def test_export_never_writes_over_the_run_it_exports(tmp_path):
             _one_line_error(result, "choose another path")
     _one_line_error(
         _cli("export", curated, curated / "texts", "--to", "webdataset-json"),
-        "is inside the curated folder it exports",
+        "is inside the folder it exports",
     )
     assert {p: p.read_bytes() for p in tmp_path.rglob("*.parquet")} == files
     assert _cli("export", curated, out / "x.parquet", "--to", "img2dataset").exit_code == 0

@@ -1,5 +1,5 @@
-"""Command line: ``metacurate demo | curate | extract | match | balance | export | explain |
-metadata build | metadata stats``."""
+"""Command line: ``metacurate demo | curate | extract | match | balance | export | train | eval |
+explain | metadata build | metadata stats``."""
 
 import re
 import shlex
@@ -457,6 +457,140 @@ def export(
     if "next" in summary:
         table.add_row("next", summary["next"])
     console.print(table)
+
+
+@app.command("train")
+def train_command(
+    data: Annotated[
+        str,
+        typer.Option(
+            "--data",
+            help="img2dataset WebDataset shards of an exported matched pool:"
+            " 'shards/{00000..00099}.tar', a glob or a .paths listing.",
+        ),
+    ],
+    counts: Annotated[
+        Path,
+        typer.Option("--counts", help="The `match` run folder (or its entry_counts.npy)."),
+    ],
+    t: Annotated[float, typer.Option("--t", help="Balancing threshold, re-drawn each epoch.")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", "-o", help="Folder for checkpoints/, log.jsonl.", callback=_local_path
+        ),
+    ] = Path("clip-run"),
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model",
+            help="An open_clip model name (ViT-B-32-quickgelu, ...), a bundled tiny one"
+            " (metacurate-tiny-vit, metacurate-small-vit) or a model config .json.",
+        ),
+    ] = "ViT-B-32-quickgelu",
+    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 1,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Per process.")] = 256,
+    lr: Annotated[
+        float | None,
+        typer.Option("--lr", help="Default: the paper's 5e-4 scaled to the global batch."),
+    ] = None,
+    warmup: Annotated[
+        int | None,
+        typer.Option("--warmup", help="Steps; default: 2,000, or 5%% of a shorter run."),
+    ] = None,
+    precision: Annotated[
+        str, typer.Option("--precision", help="fp32, amp (fp16, GPU) or amp_bf16.")
+    ] = "fp32",
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the online draws.")] = 0,
+    workers: Annotated[int, typer.Option("--workers", min=0, help="DataLoader workers.")] = 0,
+    save_every: Annotated[
+        int | None, typer.Option("--save-every", help="Also checkpoint every N steps.")
+    ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option("--resume", help="A checkpoint; default: the newest one in --out."),
+    ] = None,
+    zeroshot: Annotated[
+        Path | None,
+        typer.Option("--zeroshot", help="An ImageFolder to evaluate the trained model on."),
+    ] = None,
+) -> None:
+    """Train a CLIP with open_clip on img2dataset shards of the matched pool, balancing online:
+    each epoch re-draws the pairs with the balance rule (epoch 0 = `balance --seed`). Run it
+    under torchrun for several GPUs; the same command resumes from the newest checkpoint."""
+    from metacurate.training.run import train_balanced
+    from metacurate.training.train import TrainConfig
+
+    check_seed(seed)
+    config = TrainConfig(
+        model=model,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        warmup=warmup,
+        precision=precision,
+        num_workers=workers,
+        save_every=save_every,
+    )
+    with _user_errors(), _value_errors():
+        result = train_balanced(data, counts, t, out, config, seed, resume, zeroshot)
+    table = Table(title="train", show_header=False, title_justify="left")
+    if result["resumed_from"]:
+        table.add_row("resumed from", result["resumed_from"])
+    table.add_row("checkpoint", result["checkpoint"])
+    table.add_row("log", str(out / "log.jsonl"))
+    if "zeroshot" in result:
+        _add_zeroshot(table, result["zeroshot"])
+    console.print(table)
+
+
+@app.command("eval")
+def eval_command(
+    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint of `metacurate train`.")],
+    zeroshot: Annotated[
+        Path,
+        typer.Option(
+            "--zeroshot",
+            help="An ImageFolder: one folder of images per class (classnames.txt optional).",
+        ),
+    ],
+    templates: Annotated[
+        str,
+        typer.Option("--templates", help="openai, openai-simple, simple, or a file of them."),
+    ] = "openai",
+    json_out: Annotated[
+        Path | None,
+        typer.Option("--json", help="Also write the scores, per class too.", callback=_local_path),
+    ] = None,
+) -> None:
+    """Zero-shot classification of an ImageFolder with a trained checkpoint: top-1, top-5."""
+    from metacurate.training.run import evaluate_checkpoint
+
+    with _user_errors():
+        scores = evaluate_checkpoint(checkpoint, zeroshot, templates, json_out)
+    table = Table(title="eval", show_header=False, title_justify="left")
+    _add_zeroshot(table, scores)
+    console.print(table)
+
+
+def _add_zeroshot(table: Table, scores: dict) -> None:
+    table.add_row("zero-shot", f"{scores['images']:,} images, {scores['classes']:,} classes")
+    table.add_row("top-1", f"{scores['top1']:.4f}")
+    table.add_row("top-5", f"{scores['top5']:.4f}")
+    ranked = sorted(scores["per_class"], key=lambda c: c["top1"])
+    if len(ranked) > 1:
+        table.add_row("worst class", f"{ranked[0]['class']} ({ranked[0]['top1']:.2f})")
+        table.add_row("best class", f"{ranked[-1]['class']} ({ranked[-1]['top1']:.2f})")
+
+
+@contextmanager
+def _value_errors():
+    """The loader refuses inconsistent inputs (entry ids outside the counts, too few shards for
+    the ranks) with a ValueError naming them: one line, as any user error."""
+    try:
+        yield
+    except ValueError as err:
+        _fail(InputError(str(err)))
 
 
 def _latest_t(out: Path) -> int | None:

@@ -266,7 +266,7 @@ def export_img2dataset(source: Pairs, out: Path, overwrite: bool) -> dict:
     _claim_file(out, overwrite)
     schema = _img2dataset_schema(source)
     make_folder(out.parent)
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".spill-") as spill_dir:
+    with _spill_folder(out.parent, f"{out}: cannot write") as spill_dir:
         spills = _spill_paths(source, Path(spill_dir))
         rows, skipped = _spill(source, spills, need_url=True)
         images = 0
@@ -343,11 +343,7 @@ def export_webdataset_json(source: Pairs, out: Path, overwrite: bool) -> dict:
     if not {"url", "uuid"} & source.columns:
         raise InputError(f"{source.folder}: neither a url nor a uuid column to group texts by")
     _claim_folder(out, overwrite)
-    try:  # the first write into the folder: one that cannot be written says so here
-        spill_folder = tempfile.TemporaryDirectory(dir=out, prefix=".spill-")
-    except OSError as err:
-        raise OutputError(f"{out}: cannot write in the output folder ({err.strerror})") from None
-    with spill_folder as spill_dir:
+    with _spill_folder(out, f"{out}: cannot write in the output folder") as spill_dir:
         spills = _spill_paths(source, Path(spill_dir))
         rows, skipped = _spill(source, spills, need_url=False)
         buckets = len(spills)
@@ -400,6 +396,15 @@ def _claim_folder(out: Path, overwrite: bool) -> None:
 
 
 # --- grouping rows by image: spill to buckets by uuid, then group a bucket at a time ---------
+
+
+def _spill_folder(where: Path, cannot: str) -> tempfile.TemporaryDirectory:
+    """A temporary folder in ``where`` for the spill files: the export's first write, so one
+    that cannot be made is its one-line error (``cannot``: what it says)."""
+    try:
+        return tempfile.TemporaryDirectory(dir=where, prefix=".spill-")
+    except OSError as err:
+        raise OutputError(f"{cannot} ({err.strerror})") from None
 
 
 def _spill_schema(source: Pairs) -> pa.Schema:
