@@ -499,8 +499,11 @@ def train_command(
         typer.Option("--warmup", help="Steps; default: 2,000, or 5%% of a shorter run."),
     ] = None,
     precision: Annotated[
-        str, typer.Option("--precision", help="fp32, amp (fp16, GPU) or amp_bf16.")
-    ] = "fp32",
+        str,
+        typer.Option(
+            "--precision", help="fp32, amp (fp16, GPU) or amp_bf16; auto: amp_bf16 on a GPU."
+        ),
+    ] = "auto",
     seed: Annotated[int, typer.Option("--seed", help="Seed of the online draws.")] = 0,
     workers: Annotated[int, typer.Option("--workers", min=0, help="DataLoader workers.")] = 0,
     save_every: Annotated[
@@ -518,6 +521,7 @@ def train_command(
     """Train a CLIP with open_clip on img2dataset shards of the matched pool, balancing online:
     each epoch re-draws the pairs with the balance rule (epoch 0 = `balance --seed`). Run it
     under torchrun for several GPUs; the same command resumes from the newest checkpoint."""
+    from metacurate.training.precision import default_precision
     from metacurate.training.run import train_balanced
     from metacurate.training.train import TrainConfig
 
@@ -528,7 +532,7 @@ def train_command(
         batch_size=batch_size,
         lr=lr,
         warmup=warmup,
-        precision=precision,
+        precision=default_precision() if precision == "auto" else precision,
         num_workers=workers,
         save_every=save_every,
     )

@@ -10,6 +10,12 @@ from metacurate.errors import InputError
 PRECISIONS = ("fp32", "amp", "amp_bf16")
 
 
+def default_precision() -> str:
+    """bf16 autocast where there is a GPU (the speed of half precision without fp16's loss
+    scaling), fp32 on a CPU."""
+    return "amp_bf16" if torch.cuda.is_available() else "fp32"
+
+
 def check(precision: str, device: torch.device) -> None:
     if precision not in PRECISIONS:
         raise InputError(f"unknown precision {precision!r}: use one of {', '.join(PRECISIONS)}")
