@@ -10,10 +10,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import torch
 import webdataset as wds
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
+from torch.utils.data import DataLoader
 
 from metacurate.balance.sampling import entry_probabilities, keep_decisions, pair_keys
 from metacurate.loader import (
@@ -27,15 +29,11 @@ from metacurate.loader import (
     shard_records,
     slot_shards,
 )
+from metacurate.loader.torch import BalancedDataset
 from metacurate.metadata import Metadata
 from metacurate.pipeline.balance import run_balance
 from metacurate.pipeline.match import run_match
 from metacurate.readers.base import image_uuid
-
-torch = pytest.importorskip("torch")
-from torch.utils.data import DataLoader  # noqa: E402
-
-from metacurate.loader.torch import BalancedDataset  # noqa: E402
 
 ENTRIES = 40
 T = 30

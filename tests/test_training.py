@@ -11,18 +11,18 @@ import sys
 import textwrap
 from pathlib import Path
 
+import imagegen
 import numpy as np
+import open_clip
 import pytest
+import torch
+import webdataset as wds
 
-torch = pytest.importorskip("torch")
-open_clip = pytest.importorskip("open_clip")
-
-import imagegen  # noqa: E402
-
-from metacurate.errors import InputError  # noqa: E402
-from metacurate.training import checkpoint, recipe  # noqa: E402
-from metacurate.training.data import Pairs  # noqa: E402
-from metacurate.training.model import create_clip, tiny_models  # noqa: E402
+from metacurate.errors import InputError
+from metacurate.loader import torch as loader
+from metacurate.training import checkpoint, recipe
+from metacurate.training.data import Pairs
+from metacurate.training.model import create_clip, tiny_models
 from metacurate.training.train import TrainConfig, train  # noqa: E402
 from metacurate.training.zeroshot import evaluate  # noqa: E402
 
@@ -195,7 +195,6 @@ def test_resume_refuses_a_different_plan(tmp_path):
 def write_shards(folder: Path, count: int, shards: int) -> tuple[str, "np.ndarray"]:
     """img2dataset-like WebDataset shards of colour images, each text matching its colour's
     metadata entry; (the shard pattern, the entry counts)."""
-    wds = pytest.importorskip("webdataset")
     folder.mkdir()
     entries = []
     for s in range(shards):
@@ -215,7 +214,6 @@ def write_shards(folder: Path, count: int, shards: int) -> tuple[str, "np.ndarra
 
 
 def test_the_balanced_loader_plugs_in_and_resumes_mid_epoch(tmp_path):
-    loader = pytest.importorskip("metacurate.loader.torch")
     pattern, counts = write_shards(tmp_path / "shards", 96, shards=2)
 
     def dataset():  # t above every count: each pair is kept, so an epoch is all 96
@@ -246,7 +244,6 @@ def test_bad_training_input(tmp_path):
 def test_two_processes_under_torchrun(tmp_path):
     """DDP on gloo over the balanced loader: ClipLoss gathers both ranks' features, the
     checkpoint merges both ranks' loader progress, rank 0 alone writes."""
-    pytest.importorskip("metacurate.loader.torch")
     pattern, counts = write_shards(tmp_path / "shards", 64, shards=2)
     np.save(tmp_path / "counts.npy", counts)
     script = tmp_path / "run.py"
