@@ -61,7 +61,8 @@ def downloaded(tmp_path_factory):
     command = shlex.split(summary["next"])  # the command export prints, run as it is
     command[command.index("--image_size") + 1] = "32"
     command += ["--processes_count", "1", "--thread_count", "4", "--timeout", "5"]
-    command[0] = os.path.join(os.path.dirname(sys.executable), "img2dataset")
+    # img2dataset's console script, run by this interpreter wherever pip put the script
+    command[:1] = [sys.executable, "-c", "import img2dataset; img2dataset.main()"]
     env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1", "WANDB_MODE": "disabled"}
     try:
         done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
