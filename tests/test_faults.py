@@ -241,7 +241,7 @@ def test_ctrl_c_while_the_command_starts_is_one_line_too(pool, tmp_path, after):
     run = Run(["match", pool[0], "--out", str(tmp_path / "out")], tmp_path / "log")
     time.sleep(after)
     os.killpg(run.process.pid, signal.SIGINT)
-    assert run.ends() == 130
+    assert run.ends() == 130, run.stderr
     assert run.error_line().startswith("error: interrupted (Ctrl-C)")
 
 
