@@ -245,6 +245,46 @@ def test_ctrl_c_while_the_command_starts_is_one_line_too(pool, tmp_path, after):
     assert run.error_line().startswith("error: interrupted (Ctrl-C)")
 
 
+# A library whose optional import catches everything (a bare ``except:``), as some do: Ctrl-C
+# lands during the start-up imports and its KeyboardInterrupt is swallowed there.
+_SWALLOWING_IMPORT = """
+import builtins, os, signal, sys
+real_import = builtins.__import__
+def importing(name, *args, **kwargs):
+    if name == "metacurate.cli" and not getattr(importing, "done", False):
+        importing.done = True
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            real_import("json")  # the interruption is raised at the next bytecode
+        except:  # noqa: E722
+            pass
+    return real_import(name, *args, **kwargs)
+builtins.__import__ = importing
+sys.argv = ["metacurate", *sys.argv[1:]]
+from metacurate.__main__ import main
+main()
+"""
+
+
+@pytest.mark.parametrize("error", [None, "RuntimeError"])
+def test_a_ctrl_c_a_library_swallows_or_wraps_while_starting_still_stops(pool, tmp_path, error):
+    """The interruption is remembered, not only raised: the command stops with the one line
+    instead of running on (swallowed) or ending in a traceback (wrapped in another error)."""
+    script = _SWALLOWING_IMPORT
+    if error:  # the library turns it into an error of its own
+        script = script.replace("pass\n", f"raise {error}('optional import failed')\n", 1)
+    result = subprocess.run(
+        [sys.executable, "-c", script, "match", pool[0], "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 130, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: interrupted (Ctrl-C)")
+    assert not (tmp_path / "out" / "match_summary.json").exists()
+
+
 def test_a_killed_driver_leaves_no_worker_behind(pool, clean, tmp_path):
     args = [*CURATE, *pool, "--out", str(tmp_path / "out")]
     run = Run(args, tmp_path / "log")

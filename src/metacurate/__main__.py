@@ -34,23 +34,49 @@ def _interruption_behind(err: BaseException) -> KeyboardInterrupt | None:
 def main() -> None:
     signal.signal(signal.SIGTERM, _terminate_in(os.getpid()))
     try:
-        from metacurate.cli import app  # numba, pyarrow, rich: about a second to import
-
-        app(prog_name="metacurate")
+        _import_cli()(prog_name="metacurate")
     except KeyboardInterrupt as err:
         _stopped(err)
     except SystemExit as exit_:
-        # Typer ends a command that Ctrl-C stopped with exit status 130 and no word.
-        if exit_.code == 130:
-            _stopped(_interruption_behind(exit_) or KeyboardInterrupt())
+        # Typer ends a command that Ctrl-C stopped with exit status 130 and no word; click's
+        # "Aborted!" is status 1 with the interruption behind it.
+        interrupted = _interruption_behind(exit_)
+        if exit_.code == 130 or interrupted is not None:
+            _stopped(interrupted or KeyboardInterrupt())
         raise
-    except SystemError as err:
+    except Exception as err:
         # Ctrl-C that lands while a compiled (numba) kernel runs in this process surfaces as
-        # "returned a result with an exception set", the interruption as its cause.
+        # SystemError "returned a result with an exception set", and one inside a library's
+        # import may come out as its own error: the interruption is behind either.
         interrupted = _interruption_behind(err)
         if interrupted is None:
             raise
         _stopped(interrupted)
+
+
+def _import_cli():
+    """The command line app, imported (numba, pyarrow, rich: about a second) with Ctrl-C
+    remembered as well as raised: a library whose optional import of its own catches
+    everything (a bare ``except:``) would otherwise swallow it, and the command would run on
+    as if no Ctrl-C had come. Where Ctrl-C is ignored (a background job), it stays ignored."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        from metacurate.cli import app
+
+        return app
+    came = []
+
+    def interrupt(signum, frame) -> None:
+        came.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, interrupt)
+    try:
+        from metacurate.cli import app
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if came:
+        raise KeyboardInterrupt
+    return app
 
 
 def _stopped(err: KeyboardInterrupt) -> None:
