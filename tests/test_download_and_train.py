@@ -166,3 +166,17 @@ def test_train_refuses_counts_of_another_run(downloaded, tmp_path):
     )
     assert result.exit_code == 2, result.output
     assert result.output.startswith("error: ") and "outside the entry counts" in result.output
+
+
+def test_train_names_a_missing_shard_in_one_line(downloaded, tmp_path):
+    out, shards = downloaded
+    result = CliRunner().invoke(
+        app,
+        [
+            *("train", "--data", str(shards / "{00000..00002}.tar"), "--counts", str(out)),
+            *("--t", "10", "--model", "metacurate-tiny-vit", "--out", str(tmp_path / "clip")),
+        ],
+    )
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error: ") and result.output.count("\n") == 1
+    assert "00001.tar: no such shard file (and 1 more)" in " ".join(result.output.split())

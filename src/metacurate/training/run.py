@@ -9,6 +9,7 @@ import numpy as np
 
 from metacurate.errors import InputError
 from metacurate.pipeline.rundir import COUNTS
+from metacurate.readers.sources import is_remote
 from metacurate.training.distributed import setup
 from metacurate.training.train import TrainConfig, train
 from metacurate.training.zeroshot import evaluate
@@ -54,8 +55,12 @@ def train_balanced(
     from metacurate.loader.torch import BalancedDataset  # torch is imported only here
 
     dataset = BalancedDataset(shards, load_counts(counts), t, loader_seed)
-    if not dataset.shards:
-        raise InputError(f"{shards}: no shard files")
+    # A brace range names files without looking: one that is not there would otherwise stop
+    # training with the DataLoader's traceback, after the model is built.
+    missing = [s for s in dataset.shards if not is_remote(s) and not Path(s).is_file()]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise InputError(f"{missing[0]}: no such shard file{more}")
     start = resume if resume is not None else latest_checkpoint(out)
     last = train(dataset, out, config, resume=start)
     result = {"checkpoint": str(last), "resumed_from": str(start) if start else None}
