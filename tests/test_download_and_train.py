@@ -8,6 +8,7 @@ import os
 import shlex
 import subprocess
 import sys
+import tarfile
 
 import numpy as np
 import pyarrow as pa
@@ -86,8 +87,6 @@ def test_img2dataset_downloads_the_export_and_counts_what_failed(downloaded):
 
 
 def _jsons(shards):
-    import tarfile
-
     for tar_path in sorted(shards.glob("*.tar")):
         with tarfile.open(tar_path) as tar:
             for member in tar:
@@ -180,3 +179,36 @@ def test_train_names_a_missing_shard_in_one_line(downloaded, tmp_path):
     assert result.exit_code == 2, result.output
     assert result.output.startswith("error: ") and result.output.count("\n") == 1
     assert "00001.tar: no such shard file (and 1 more)" in " ".join(result.output.split())
+
+
+def test_metaclip_layout_of_the_downloaded_shards(downloaded, tmp_path):
+    from test_export_metaclip import metaclip_samples
+
+    out, shards = downloaded
+    result = CliRunner().invoke(
+        app,
+        [
+            *("export", str(out), str(tmp_path / "metaclip"), "--to", "metaclip"),
+            *("--shards", str(shards / "*.tar"), "--t", "10"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    got = {
+        uuid: (texts["texts"], image)
+        for tar in (tmp_path / "metaclip" / "data").rglob("*.tar")
+        for uuid, texts, image in metaclip_samples(tar)
+    }
+    want = {}
+    for tar_path in sorted(shards.glob("*.tar")):
+        with tarfile.open(tar_path) as tar:
+            members = {m.name: tar.extractfile(m).read() for m in tar if m.isfile()}
+        for name, data in members.items():
+            if name.endswith(".json"):
+                meta = json.loads(data)
+                image = members[name.replace(".json", ".jpg")]
+                want[meta["uuid"]] = ([["text", text] for text in meta["texts"]], image)
+    assert len(got) == IMAGES and got == want
+    curation = {}
+    for path in (tmp_path / "metaclip" / "online_curation").rglob("*.json"):
+        curation.update(json.loads(path.read_text()))
+    assert sorted(curation) == sorted(want)

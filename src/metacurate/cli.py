@@ -29,6 +29,7 @@ from metacurate.metadata_builder.builder import DEFAULT_BUDGET, BuildOptions, bu
 from metacurate.metadata_builder.stats import PAPER_TABLE_1, source_stats
 from metacurate.pipeline.balance import check_seed, resolve_t, run_balance
 from metacurate.pipeline.export import FORMATS, run_export
+from metacurate.pipeline.export_metaclip import METACLIP, run_metaclip_export
 from metacurate.pipeline.extract import run_extract
 from metacurate.pipeline.match import COUNTS, METADATA, run_match
 from metacurate.progress import console
@@ -431,23 +432,50 @@ def export(
     out: Annotated[
         Path,
         typer.Argument(
-            help="img2dataset: the Parquet file to write; webdataset-json: a folder.",
+            help="img2dataset: the Parquet file to write; webdataset-json, metaclip: a folder.",
             callback=_local_path,
         ),
     ],
-    to: Annotated[str, typer.Option("--to", help=f"Format: {' or '.join(FORMATS)}.")],
+    to: Annotated[str, typer.Option("--to", help=f"Format: {', '.join(FORMATS)} or {METACLIP}.")],
+    shards: Annotated[
+        str | None,
+        typer.Option(
+            "--shards",
+            help="metaclip: img2dataset's shards of this folder's export, to convert:"
+            " 'shards/{00000..00099}.tar', a glob or a .paths listing.",
+        ),
+    ] = None,
+    t: Annotated[
+        float | None,
+        typer.Option(
+            "--t", help="metaclip, from a match run: the threshold of online curation.", min=0
+        ),
+    ] = None,
     overwrite: Overwrite = False,
 ) -> None:
     """Hand the pairs to the next tool: img2dataset Parquet (one row per image: url, caption,
-    uuid and its texts with their entry_ids) or MetaCLIP-style per-uuid JSON texts. A curated
-    folder is already balanced: do not let a loader sample it by keep_prob again; a match
-    run's pool is balanced online by `metacurate train --counts`."""
+    uuid and its texts with their entry_ids), MetaCLIP-style per-uuid JSON texts, or, once
+    img2dataset has downloaded the export, MetaCLIP's own training layout (--to metaclip
+    --shards ...: tars of <uuid>.json and <uuid>.jpeg, and per-shard online-curation files for
+    a match run's pool). A curated folder is already balanced: do not let a loader sample it by
+    keep_prob again; a match run's pool is balanced online by `metacurate train --counts`."""
     with _user_errors():
-        summary = run_export(folder, to, out, overwrite)
+        if to == METACLIP:
+            if shards is None:
+                raise InputError("--to metaclip converts downloaded shards: give --shards")
+            summary = run_metaclip_export(folder, expand_inputs([shards]), out, t, overwrite)
+        elif shards is not None or t is not None:
+            raise InputError("--shards and --t are options of --to metaclip")
+        else:
+            summary = run_export(folder, to, out, overwrite)
     table = Table(title="export", show_header=False, title_justify="left")
     table.add_row("format", summary["format"])
     table.add_row("from", summary["from"])
-    table.add_row("rows", f"{summary['rows']:,} of {summary['rows_in']:,}")
+    if "rows" in summary:
+        table.add_row("rows", f"{summary['rows']:,} of {summary['rows_in']:,}")
+    if "shards" in summary:
+        resumed = " (resumed)" if summary["resumed"] else ""
+        table.add_row("shards", f"{summary['shards']:,}{resumed}")
     if "images" in summary:
         table.add_row("images", f"{summary['images']:,}")
     for reason, n in summary["skipped"].items():
@@ -456,6 +484,9 @@ def export(
         table.add_row("wrote", str(path))
     if "next" in summary:
         table.add_row("next", summary["next"])
+    if "metaclip_config" in summary:  # the fields of a MetaCLIP training config
+        fields = summary["metaclip_config"].items()
+        table.add_row("next", "MetaCLIP config: " + ", ".join(f"{k}={v!r}" for k, v in fields))
     console.print(table)
 
 

@@ -11,7 +11,7 @@ online: ``metacurate.loader`` re-draws the pairs each epoch from the run's entry
   is downloaded once, however many texts it has. Rows without a url cannot be downloaded and are
   skipped (counted as ``no_url``).
 - ``webdataset-json``: MetaCLIP's per-image texts. MetaCLIP's loader
-  (facebookresearch/MetaCLIP src/training/metaclip_wds.py) reads ``<uuid>.json`` holding
+  (facebookresearch/MetaCLIP src/training/data_metaclip.py) reads ``<uuid>.json`` holding
   ``{"texts": [[kind, text], ...]}`` and picks ``texts[i][1]``. We write JSON Lines shards, one
   object per uuid holding all its texts, plus the lists ``entry_ids`` (and ``keep_prob`` when
   balanced) aligned with ``texts`` (kind: MetaCLIP's own for texts read from MetaCLIP shards,
