@@ -357,6 +357,40 @@ def test_tokenize_and_a_single_sample_record(pool):
     assert dataset.state_dict()["done"] == {sample["__shard__"]: sample["__index__"] + 1}
 
 
+def test_a_damaged_or_missing_image_is_skipped_with_a_warning(tmp_path):
+    records = [
+        {"url": f"https://x.org/{i}.jpg", "texts": ["a"], "entry_ids": [[0]]} for i in range(6)
+    ]
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    with wds.TarWriter(str(folder / "00000.tar")) as tar:
+        for i, record in enumerate(records):
+            sample = {"__key__": f"{i:09d}", "json": record}
+            if i == 2:
+                sample["jpg"] = b"\xff\xd8 not a jpeg"
+            elif i != 4:  # sample 4 has no image member at all
+                sample["png"] = _png(i)
+            tar.write(sample)
+    dataset = BalancedDataset(str(folder / "00000.tar"), np.array([1], np.uint64), t=1)
+    with pytest.warns(UserWarning) as caught:
+        got = [sample["__key__"] for sample in dataset]
+    assert got == [f"{i:09d}" for i in (0, 1, 3, 5)]
+    messages = sorted(str(w.message) for w in caught if w.category is UserWarning)
+    assert len(messages) == 2
+    assert "00000.tar: sample 000000002 skipped: cannot identify image file" in messages[0]
+    assert "00000.tar: sample 000000004 skipped: no jpg/jpeg/png/webp member" in messages[1]
+
+
+def test_rewind_starts_the_epoch_again_and_counts_afresh(pool):
+    dataset = _dataset(pool)
+    first = _batches(dataset, 0, epoch=2)
+    dataset.rewind()
+    assert dataset.state_dict() == {"epoch": 2, "done": {}}
+    again = list(dataset.tracked(DataLoader(dataset, batch_size=16)))
+    assert _stream(again) == _stream(first)
+    assert dataset.state_dict()["done"]
+
+
 def test_the_core_imports_without_torch():
     code = "import sys; sys.modules['torch'] = None; import metacurate.loader"
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -8,7 +8,6 @@ import random
 import socket
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import imagegen
@@ -230,6 +229,34 @@ def test_the_balanced_loader_plugs_in_and_resumes_mid_epoch(tmp_path):
     assert all(torch.equal(a[name], b[name]) for name in a)
 
 
+class _Overestimated(loader.BalancedDataset):
+    """An epoch whose draws give fewer samples than its expected size (as half of all epochs
+    do, by a little)."""
+
+    def expected_epoch_size(self) -> float:
+        return 150.0
+
+
+def test_an_epoch_short_of_its_expected_size_goes_round_again_and_resumes(tmp_path):
+    pattern, counts = write_shards(tmp_path / "shards", 96, shards=2)  # 6 batches of 16
+
+    def dataset():
+        return _Overestimated(pattern, counts, t=1_000, seed=3)
+
+    settings = config(epochs=2, save_every=8, warmup=1)
+    whole = train(dataset(), tmp_path / "whole", settings, device="cpu")
+    lines = log_lines(tmp_path / "whole")
+    assert [line["step"] for line in lines] == list(range(1, 19))  # 150 // 16 = 9 steps an epoch
+    saved = torch.load(whole, weights_only=True)
+    assert saved["step"] == 18 and saved["scheduler"]["last_epoch"] == 18  # the schedule's end
+    # Step 8 is the second round of epoch 0 (its steps 7 to 9): resuming there repeats the run.
+    resumed = train(
+        dataset(), tmp_path / "resumed", settings, resume=tmp_path / "whole/checkpoints/step_8.pt"
+    )
+    a, b = saved["model"], torch.load(resumed, weights_only=True)["model"]
+    assert all(torch.equal(a[name], b[name]) for name in a)
+
+
 def test_bad_training_input(tmp_path):
     with pytest.raises(InputError, match="less than one batch"):
         train(shuffled_pairs(8), tmp_path, config(), device="cpu")
@@ -241,37 +268,28 @@ def test_bad_training_input(tmp_path):
         train(shuffled_pairs(32), tmp_path, config(), resume=tmp_path / "nope.pt", device="cpu")
 
 
-def test_two_processes_under_torchrun(tmp_path):
-    """DDP on gloo over the balanced loader: ClipLoss gathers both ranks' features, the
-    checkpoint merges both ranks' loader progress, rank 0 alone writes."""
+def test_two_processes_under_torchrun_through_the_command(tmp_path):
+    """The README's ``torchrun -m metacurate train``: DDP on gloo over the balanced loader;
+    ClipLoss gathers both ranks' features, the checkpoint merges both ranks' loader progress,
+    rank 0 alone writes and prints the summary."""
     pattern, counts = write_shards(tmp_path / "shards", 64, shards=2)
-    np.save(tmp_path / "counts.npy", counts)
-    script = tmp_path / "run.py"
-    script.write_text(
-        textwrap.dedent(f"""
-        import sys
-        import numpy as np
-        sys.path.insert(0, {str(Path(__file__).parent)!r})
-        from test_training import config
-        from metacurate.loader.torch import BalancedDataset
-        from metacurate.training.train import train
-        counts = np.load({str(tmp_path / "counts.npy")!r})
-        data = BalancedDataset({pattern!r}, counts, t=1_000, seed=0)
-        train(data, {str(tmp_path / "out")!r}, config(batch_size=8, save_every=2), device="cpu")
-        """)
-    )
+    np.save(tmp_path / "entry_counts.npy", counts)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2"]
-    command += ["--master_addr=127.0.0.1", f"--master_port={port}", str(script)]
+    command += ["--master_addr=127.0.0.1", f"--master_port={port}", "-m", "metacurate", "train"]
+    command += ["--data", pattern, "--counts", str(tmp_path), "--t", "1000", "--model", TINY]
+    command += ["--batch-size", "8", "--save-every", "2", "--out", str(tmp_path / "out")]
     env = os.environ | {"OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=180)
     assert done.returncode == 0, done.stderr[-3000:]
     saved = torch.load(tmp_path / "out" / "checkpoints" / "step_2.pt", weights_only=True)
     assert saved["step"] == 2 and len(saved["rng"]) == 2
     assert len(saved["loader"]["done"]) == 2  # both ranks' shards
-    assert len(log_lines(tmp_path / "out")) == 4
+    ended = torch.load(tmp_path / "out" / "checkpoints" / "epoch_1.pt", weights_only=True)
+    assert ended["step"] == 4  # 64 samples, a global batch of 16
+    assert (done.stdout + done.stderr).count("checkpoint") == 1
 
 
 # --- zero-shot -------------------------------------------------------------------------------

@@ -569,6 +569,8 @@ def train_command(
     )
     with _user_errors(), _value_errors():
         result = train_balanced(data, counts, t, out, config, seed, resume, zeroshot)
+    if not result["main"]:  # under torchrun, one summary: the main process's
+        return
     table = Table(title="train", show_header=False, title_justify="left")
     if result["resumed_from"]:
         table.add_row("resumed from", result["resumed_from"])

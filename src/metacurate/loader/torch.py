@@ -18,6 +18,7 @@ inputs. The epoch lives in shared memory, so ``set_epoch`` reaches persistent wo
 
 import io
 import multiprocessing
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
@@ -84,8 +85,11 @@ class BalancedDataset(IterableDataset):
         mine = slot_shards(self.shards, self.balance.seed, epoch, rank, world, worker, workers)
         done = self._resume.done if self._resume.epoch == epoch else {}
         for sample in balanced_samples(self.balance, mine, epoch, dict(done)):
+            image = self._image(sample)
+            if image is None:
+                continue
             yield {
-                "image": self._image(sample),
+                "image": image,
                 "text": self.tokenize(sample["text"]) if self.tokenize else sample["text"],
                 "uuid": sample["uuid"],
                 "__key__": sample["__key__"],
@@ -101,14 +105,26 @@ class BalancedDataset(IterableDataset):
         return 0, 1
 
     def _image(self, sample: dict):
+        """The sample's image, decoded and transformed; None, with a warning naming it, when it
+        has none or it cannot be decoded: one damaged file must not stop a training run."""
         data = next((sample[ext] for ext in IMAGE_EXTENSIONS if ext in sample), None)
-        if data is None:
-            raise ValueError(
-                f"{sample['__shard__']}: sample {sample['__key__']} has no image"
-                f" ({', '.join(IMAGE_EXTENSIONS)})"
+        try:
+            if data is None:
+                raise ValueError(f"no {'/'.join(IMAGE_EXTENSIONS)} member")
+            image = Image.open(io.BytesIO(data)).convert("RGB")
+        except (OSError, SyntaxError, ValueError) as err:  # PIL's errors for damaged files
+            warnings.warn(
+                f"{sample['__shard__']}: sample {sample['__key__']} skipped: {err}", stacklevel=2
             )
-        image = Image.open(io.BytesIO(data)).convert("RGB")
+            return None
         return self.transform(image) if self.transform else image
+
+    def rewind(self) -> None:
+        """Start the current epoch again from its first sample at the next pass (a trainer that
+        needs more steps than this epoch's draws gave): what is consumed from then on is counted
+        afresh, so a state saved later resumes this second round."""
+        self._resume = Progress(self.epoch)
+        self.progress = Progress(self.epoch)
 
     def record(self, batch: dict) -> None:
         """Count a batch (or one sample) as consumed by the trainer: call it in the main

@@ -9,8 +9,9 @@ Two inputs plug in:
 - ``metacurate.loader.torch.BalancedDataset`` (or a dataset with its interface): a torch
   IterableDataset of per-sample dicts (``image``, ``text``, and ``__shard__``/``__index__``
   for its progress) with ``set_epoch(e)``, ``expected_epoch_size()`` over all ranks,
-  ``state_dict()``/``load_state_dict()`` that resume it mid-epoch by itself, and optionally
-  ``tracked(batches)`` to count what the trainer consumed. A DataLoader runs it in workers.
+  ``state_dict()``/``load_state_dict()`` that resume it mid-epoch by itself, ``rewind()`` that
+  starts the epoch again from its first sample, and optionally ``tracked(batches)`` to count
+  what the trainer consumed. A DataLoader runs it in workers.
 
 An epoch is ``epoch_size // (batch_size x world_size)`` full batches (open_clip_train also fixes
 the count up front, as its cosine schedule needs the total).
@@ -109,9 +110,11 @@ class DatasetBatches:
         return tracked(batches) if tracked else batches
 
     def _passes(self) -> Iterator[Batch]:
-        """One pass over this rank's samples; with several ranks, passes until the epoch's
-        steps are done: ranks get uneven counts, and one that ran dry would leave the others
-        waiting in ClipLoss's all_gather for ever."""
+        """Passes over this rank's samples until the epoch's steps are done. An epoch's draws
+        give about its expected size, not exactly: a rank that runs dry goes round its samples
+        again from the epoch's start (``rewind``), so the cosine schedule reaches its end and,
+        with several ranks, none is left waiting in ClipLoss's all_gather for ever."""
+        first = True
         while True:
             yielded = False
             for batch in DataLoader(
@@ -124,10 +127,10 @@ class DatasetBatches:
             ):
                 yielded = True
                 yield batch
-            if self.where.world_size == 1:
-                return
-            if not yielded:
+            if not (yielded or first):
                 raise InputError(f"rank {self.where.rank} got no full batch of samples")
+            self.dataset.rewind()
+            first = False  # a resumed first pass may start at the end of the samples
 
     def state_dict(self) -> dict:
         state = self.dataset.state_dict()

@@ -51,7 +51,8 @@ def train_balanced(
 ) -> dict:
     """Train on ``shards`` balanced online (``metacurate.loader``), from ``resume`` or else the
     newest checkpoint in ``out``; evaluate the last checkpoint on ``zeroshot`` (an ImageFolder)
-    when given. Returns {"checkpoint", "resumed_from", "zeroshot"?}."""
+    when given. Returns {"checkpoint", "resumed_from", "main" (this is the main process),
+    "zeroshot"?}."""
     from metacurate.loader.torch import BalancedDataset  # torch is imported only here
 
     dataset = BalancedDataset(shards, load_counts(counts), t, loader_seed)
@@ -63,8 +64,9 @@ def train_balanced(
         raise InputError(f"{missing[0]}: no such shard file{more}")
     start = resume if resume is not None else latest_checkpoint(out)
     last = train(dataset, out, config, resume=start)
-    result = {"checkpoint": str(last), "resumed_from": str(start) if start else None}
-    if zeroshot is not None and setup().main:
+    main = setup().main
+    result = {"checkpoint": str(last), "resumed_from": str(start) if start else None, "main": main}
+    if zeroshot is not None and main:
         scores = evaluate(last, zeroshot, templates)
         write_json(out / ZEROSHOT_FILE, scores)
         result["zeroshot"] = scores
