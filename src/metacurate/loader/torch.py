@@ -12,8 +12,9 @@ WebDataset shards (SPEC section 6). The only module of ``metacurate.loader`` tha
 
 Each (rank, worker) reads its own shards (``shards.slot_shards``), so every used sample comes
 once per epoch across the world; ranks get different numbers of samples, so a distributed
-trainer runs a fixed number of steps per epoch (from ``expected_epoch_size()``) or joins uneven
-inputs. The epoch lives in shared memory, so ``set_epoch`` reaches persistent workers too.
+trainer runs a fixed number of steps per epoch (from ``expected_epoch_size()``), calling
+``rewind()`` when a rank runs dry first, or joins uneven inputs. An undecodable image is skipped
+with a warning. The epoch lives in shared memory, so ``set_epoch`` reaches persistent workers.
 """
 
 import io
