@@ -9,6 +9,7 @@ webdataset only; the torch ``IterableDataset`` is ``metacurate.loader.torch.Bala
 from metacurate.loader.balancing import EpochDraw, OnlineBalance, epoch_seed
 from metacurate.loader.progress import Progress, merge_states
 from metacurate.loader.shards import (
+    downloaded_records,
     epoch_order,
     expand_shards,
     image_record,
@@ -25,6 +26,7 @@ __all__ = [
     "Progress",
     "Used",
     "balanced_samples",
+    "downloaded_records",
     "epoch_order",
     "epoch_seed",
     "expand_shards",

@@ -29,7 +29,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from metacurate.loader.balancing import OnlineBalance
 from metacurate.loader.progress import Progress
-from metacurate.loader.shards import expand_shards, shard_records, slot_shards
+from metacurate.loader.shards import downloaded_records, expand_shards, slot_shards
 from metacurate.loader.stream import balanced_samples
 
 IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp")
@@ -155,9 +155,10 @@ class BalancedDataset(IterableDataset):
 
     def expected_epoch_size(self) -> float:
         """Expected number of samples an epoch uses over all ranks: the sum of the images' keep
-        probabilities (the same every epoch). The first call reads every shard's ``.json``
-        members (streaming past the images); the result is kept."""
+        probabilities (the same every epoch). The first call reads img2dataset's Parquet file
+        beside each shard, or where there is none the shard's ``.json`` members (streaming past
+        the images); the result is kept."""
         if self._expected_size is None:
-            records = (record for shard in self.shards for record in shard_records(shard))
+            records = (record for shard in self.shards for record in downloaded_records(shard))
             self._expected_size = self.balance.expected_size(records)
         return self._expected_size
