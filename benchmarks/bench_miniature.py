@@ -27,8 +27,8 @@ training step, and markdown tables for benchmarks/RESULTS.md.
 
 The defaults (100 concepts, Zipf 1.2, 50,000 images) are chosen so that raw training is far from
 its ceiling at 300 steps of 64 (40% top-1; 40 concepts at Zipf 1.1 reach 84-90% by then, leaving
-longer budgets nothing to show). Not yet measured at 1,000 steps. A full run
-(3 budgets x 3 seeds x 3 conditions, 15,750 steps) takes about 25-30 minutes on one core:
+longer budgets nothing to show). A full run (3 budgets x 3 seeds x 3 conditions, 15,750
+steps) takes about 25-30 minutes on one core (benchmarks/RESULTS.md has its table):
 
     python benchmarks/bench_miniature.py --steps 250,500,1000 --seeds 0,1,2 --jobs 1 --threads 1
 
