@@ -250,6 +250,24 @@ def test_a_killed_export_is_replaced_without_overwrite(curated, tmp_path):
     )
 
 
+def test_a_killed_downloads_export_leaves_no_spill_behind_once_run_again(curated, tmp_path):
+    from metacurate.writers.lock import lock
+
+    out = tmp_path / "pairs.parquet"
+    killed = tmp_path / ".pairs.parquet.spill-abc"  # what a killed export left
+    killed.mkdir()
+    (killed / "0.arrow").write_bytes(b"half")
+    running = tmp_path / ".pairs.parquet.spill-def"  # another export of it, still running
+    running.mkdir()
+    theirs = tmp_path / ".other.parquet.spill-ghi"  # not this output's
+    theirs.mkdir()
+    with lock(running):
+        run_export(curated, "img2dataset", out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["pairs.parquet", running.name, theirs.name]
+    )
+
+
 def test_input_errors(curated, tmp_path):
     with pytest.raises(InputError, match="nope: no such folder"):
         run_export(tmp_path / "nope", "img2dataset", tmp_path / "a.parquet")

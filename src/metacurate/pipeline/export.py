@@ -25,13 +25,15 @@ the data card (or the match summary) lists, and only once that run is complete; 
 each file under its name only once complete.
 """
 
+import contextlib
+import glob
 import json
 import os
 import shlex
 import shutil
 import tempfile
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +52,7 @@ from metacurate.pipeline.balance import KEEP_PROB, load_match
 from metacurate.pipeline.balance import MANIFEST as BALANCE_MANIFEST
 from metacurate.readers.base import image_uuid
 from metacurate.writers.atomic import TMP_MARK, atomic_path, make_folder, write_json
+from metacurate.writers.lock import lock
 
 FORMATS = ("img2dataset", "webdataset-json")
 CARRIED = ("page_url", "source", "lang")  # carried per text, as lists, when the parts have them
@@ -266,8 +269,9 @@ def export_img2dataset(source: Pairs, out: Path, overwrite: bool) -> dict:
     _claim_file(out, overwrite)
     schema = _img2dataset_schema(source)
     make_folder(out.parent)
-    with _spill_folder(out.parent, f"{out}: cannot write") as spill_dir:
-        spills = _spill_paths(source, Path(spill_dir))
+    spill_prefix = f".{out.name}.spill-"  # named after the output: only its own are removed
+    with _spill_folder(out.parent, f"{out}: cannot write", spill_prefix) as spill_dir:
+        spills = _spill_paths(source, spill_dir)
         rows, skipped = _spill(source, spills, need_url=True)
         images = 0
         with atomic_path(out) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
@@ -344,7 +348,7 @@ def export_webdataset_json(source: Pairs, out: Path, overwrite: bool) -> dict:
         raise InputError(f"{source.folder}: neither a url nor a uuid column to group texts by")
     _claim_folder(out, overwrite)
     with _spill_folder(out, f"{out}: cannot write in the output folder") as spill_dir:
-        spills = _spill_paths(source, Path(spill_dir))
+        spills = _spill_paths(source, spill_dir)
         rows, skipped = _spill(source, spills, need_url=False)
         buckets = len(spills)
         shards = [out / f"texts-{b:05d}-of-{buckets:05d}.jsonl" for b in range(buckets)]
@@ -387,7 +391,6 @@ def _claim_folder(out: Path, overwrite: bool) -> None:
     owned = [
         SHARD_GLOB,
         EXPORT_SUMMARY,
-        ".spill-*",
         f".texts-*{TMP_MARK}*",
         f".{EXPORT_SUMMARY}{TMP_MARK}*",
     ]
@@ -398,13 +401,22 @@ def _claim_folder(out: Path, overwrite: bool) -> None:
 # --- grouping rows by image: spill to buckets by uuid, then group a bucket at a time ---------
 
 
-def _spill_folder(where: Path, cannot: str) -> tempfile.TemporaryDirectory:
-    """A temporary folder in ``where`` for the spill files: the export's first write, so one
-    that cannot be made is its one-line error (``cannot``: what it says)."""
+@contextmanager
+def _spill_folder(where: Path, cannot: str, prefix: str = ".spill-") -> Iterator[Path]:
+    """A temporary folder in ``where`` for the spill files, locked while in use; a folder of
+    the same prefix that no running export holds is a killed export's, and is removed first.
+    Making it is the export's first write, so one that cannot be made is its one-line error
+    (``cannot``: what it says)."""
+    for old in where.glob(f"{glob.escape(prefix)}*"):
+        if old.is_dir():
+            with contextlib.suppress(OutputConflict), lock(old):  # held: a running export's
+                shutil.rmtree(old)
     try:
-        return tempfile.TemporaryDirectory(dir=where, prefix=".spill-")
+        spill = tempfile.TemporaryDirectory(dir=where, prefix=prefix)
     except OSError as err:
         raise OutputError(f"{cannot} ({err.strerror})") from None
+    with spill as folder, lock(Path(folder)):
+        yield Path(folder)
 
 
 def _spill_schema(source: Pairs) -> pa.Schema:
