@@ -44,6 +44,7 @@ MANIFEST = "metaclip_export.json"
 SUMMARY = "export.json"
 GROUPS = 100  # MetaCLIP's shard_id % 100 subfolders
 IMAGE_EXTENSIONS = ("jpg", "jpeg")  # MetaCLIP's loader reads only <uuid>.jpeg members
+OTHER_IMAGES = ("png", "webp", "tif", "tiff", "bmp")  # img2dataset's other --encode_format
 _OWNED = re.compile(rf"({DATA}|{CURATION})/(\d+)/(\d+)(\.tar|\.stats\.json|\.json)")
 
 
@@ -199,11 +200,11 @@ def _images(shard: str, kind: str, skipped: Counter) -> Iterator[tuple[dict, byt
         for _, sample in shard_samples(shard):
             jpeg = next((sample[e] for e in IMAGE_EXTENSIONS if e in sample), None)
             if jpeg is None:
-                other = any(e in sample for e in ("png", "webp", "jpg", "tif", "bmp"))
+                other = any(e in sample for e in OTHER_IMAGES)
                 skipped["not_jpeg" if other else "no_image"] += 1
                 continue
-            record = image_record(sample)
-            meta = json.loads(sample["json"])
+            meta = json.loads(sample["json"]) if "json" in sample else None
+            record = image_record({**sample, "json": meta})
             record["uuid"] = record["uuid"] or sample["__key__"]
             record["texts"] = [
                 [k, text]
