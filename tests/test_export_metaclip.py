@@ -6,12 +6,18 @@ import io
 import json
 import math
 import os
+import shutil
+import signal
+import subprocess
+import sys
 import tarfile
+import time
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from test_faults import Run
 from typer.testing import CliRunner
 
 from metacurate.cli import app
@@ -252,3 +258,47 @@ def test_a_pool_without_t_and_a_truncated_shard_are_one_line_errors(pool, tmp_pa
     damaged.write_bytes((shards / "00001.tar").read_bytes())  # downloaded again
     assert _convert(args).exit_code == 0
     assert (out / "export.json").exists()
+
+
+def test_ctrl_c_mid_export_is_one_line_and_the_same_command_finishes_it(pool, tmp_path):
+    run, shards, _ = pool
+    fed = tmp_path / "shards"
+    shutil.copytree(shards, fed)
+    pattern = f"{fed}/{{00000..00002}}.tar"
+
+    def args(out):
+        return ["export", str(run), str(out), "--to", "metaclip", "--shards", pattern, "--t", "3"]
+
+    assert _convert(args(tmp_path / "clean")[1:]).exit_code == 0
+    # Shard 2 becomes a pipe nobody writes to yet: the export waits on it, mid-run, however fast
+    # the machine is.
+    blocked = fed / "00002.tar"
+    real = blocked.read_bytes()
+    blocked.unlink()
+    os.mkfifo(blocked)
+    out = tmp_path / "out"
+    interrupted = Run(args(out), tmp_path / "log")
+    deadline = time.monotonic() + 120
+    while not (out / "data" / "1" / "1.stats.json").exists():
+        assert interrupted.process.poll() is None, interrupted.stderr
+        assert time.monotonic() < deadline, "shard 1 was not converted within 120 s"
+        time.sleep(0.01)
+    time.sleep(0.3)  # now opening shard 2
+    os.killpg(interrupted.process.pid, signal.SIGINT)
+    assert interrupted.ends() == 130
+    assert interrupted.error_line().startswith("error: interrupted (Ctrl-C)")
+    assert not (out / "export.json").exists()
+    assert not [p for p in out.rglob("*") if ".tmp-" in p.name]  # no half file left
+    blocked.unlink()
+    blocked.write_bytes(real)  # downloaded again
+    again = subprocess.run(
+        [sys.executable, "-m", "metacurate", *args(out)], capture_output=True, timeout=300
+    )
+    assert again.returncode == 0, again.stderr
+    files = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
+    assert files == sorted(
+        p.relative_to(tmp_path / "clean") for p in (tmp_path / "clean").rglob("*") if p.is_file()
+    )
+    for name in files:
+        if name.name != "export.json" and not name.name.startswith("."):  # names its folder; lock
+            assert (out / name).read_bytes() == (tmp_path / "clean" / name).read_bytes(), name
