@@ -295,10 +295,30 @@ def test_ctrl_c_mid_export_is_one_line_and_the_same_command_finishes_it(pool, tm
         [sys.executable, "-m", "metacurate", *args(out)], capture_output=True, timeout=300
     )
     assert again.returncode == 0, again.stderr
-    files = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
-    assert files == sorted(
-        p.relative_to(tmp_path / "clean") for p in (tmp_path / "clean").rglob("*") if p.is_file()
+    assert _files(out) == _files(tmp_path / "clean")
+
+
+def _files(folder) -> dict:
+    """Every file a user reads (not the lock), export.json with its folder's name made neutral."""
+    files = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and not path.name.startswith("."):
+            data = path.read_bytes()
+            files[str(path.relative_to(folder))] = data.replace(str(folder).encode(), b"OUT")
+    return files
+
+
+def test_two_workers_write_the_same_bytes_as_one(pool, tmp_path):
+    run, shards, _ = pool
+    outs = {}
+    for workers in (1, 2):
+        out = tmp_path / f"w{workers}"
+        args = [str(run), str(out), "--to", "metaclip", "--shards", f"{shards}/*.tar"]
+        result = _convert([*args, "--t", str(T), "--workers", str(workers)])
+        assert result.exit_code == 0, result.output
+        outs[workers] = _files(out)
+    assert outs[1] == outs[2] and len(outs[1]) == 2 + 3 * SHARDS
+    refused = _convert(
+        [str(run), str(tmp_path / "x.parquet"), "--to", "img2dataset", "--workers", "2"]
     )
-    for name in files:
-        if name.name != "export.json" and not name.name.startswith("."):  # names its folder; lock
-            assert (out / name).read_bytes() == (tmp_path / "clean" / name).read_bytes(), name
+    assert refused.exit_code == 2 and "are options of --to metaclip" in refused.output

@@ -451,6 +451,9 @@ def export(
             "--t", help="metaclip, from a match run: the threshold of online curation.", min=0
         ),
     ] = None,
+    workers: Workers = None,
+    engine: EngineOpt = "local",
+    ray_address: RayAddress = None,
     overwrite: Overwrite = False,
 ) -> None:
     """Hand the pairs to the next tool: img2dataset Parquet (one row per image: url, caption,
@@ -463,9 +466,13 @@ def export(
         if to == METACLIP:
             if shards is None:
                 raise InputError("--to metaclip converts downloaded shards: give --shards")
-            summary = run_metaclip_export(folder, expand_inputs([shards]), out, t, overwrite)
-        elif shards is not None or t is not None:
-            raise InputError("--shards and --t are options of --to metaclip")
+            paths = expand_inputs([shards])
+            with _engine(engine, workers, ray_address) as runner:
+                summary = run_metaclip_export(folder, paths, out, t, overwrite, runner)
+        elif shards is not None or t is not None or workers or ray_address or engine != "local":
+            raise InputError(
+                "--shards, --t, --workers, --engine and --ray-address are options of --to metaclip"
+            )
         else:
             summary = run_export(folder, to, out, overwrite)
     table = Table(title="export", show_header=False, title_justify="left")

@@ -20,21 +20,25 @@ converts only the shards not done, and ``export.json``, written last, sums them 
 import hashlib
 import io
 import json
+import math
 import re
 import tarfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 
+from metacurate.engine import Engine, LocalEngine
 from metacurate.errors import InputError
 from metacurate.location import Location
 from metacurate.pipeline import rundir
 from metacurate.pipeline.balance import load_match
 from metacurate.pipeline.export import METACLIP_KIND_PREFIX, Pairs, open_pairs
-from metacurate.progress import stage_progress
+from metacurate.pipeline.runner import run_step
+from metacurate.pipeline.stats import ExactSum
 from metacurate.writers.atomic import atomic_file, write_json
 
 METACLIP = "metaclip"
@@ -48,15 +52,42 @@ OTHER_IMAGES = ("png", "webp", "tif", "tiff", "bmp")  # img2dataset's other --en
 _OWNED = re.compile(rf"({DATA}|{CURATION})/(\d+)/(\d+)(\.tar|\.stats\.json|\.json)")
 
 
+@dataclass(frozen=True)
+class ShardTask:
+    """Downloaded shard ``path``, converted as MetaCLIP's shard ``id``."""
+
+    id: int
+    path: str
+
+    @property
+    def name(self) -> str:
+        return self.path
+
+
+class _Shards(Sequence):
+    """The conversion's tasks, each made when it is handed out."""
+
+    def __init__(self, paths: list[str]) -> None:
+        self.paths = paths
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> ShardTask:
+        return ShardTask(index, self.paths[index])
+
+
 def run_metaclip_export(
     folder: Location | Path | str,
     shards: list[str],
     out: Path,
     t: float | None = None,
     overwrite: bool = False,
+    engine: Engine | None = None,
 ) -> dict:
     """Convert ``shards`` (img2dataset WebDataset shards of ``folder``'s export) into MetaCLIP's
-    layout in ``out``; for a match run's pool, with online-curation files for threshold ``t``."""
+    layout in ``out``; for a match run's pool, with online-curation files for threshold ``t``.
+    Shards are converted by ``engine``'s workers (default: in this process)."""
     source = open_pairs(Location.of(folder))
     counts = _counts(source, t)
     if not shards:
@@ -70,20 +101,45 @@ def run_metaclip_export(
         "counts_sha256": hashlib.sha256(counts.tobytes()).hexdigest() if t else None,
     }
     where = Location.of(out)
-    layout = _layout(len(shards))
-    with rundir.open_run(where, layout, config, shards, overwrite) as resumed:
-        probabilities = partial(_text_probabilities, counts, t) if t else None
-        kind = source.text_column
-        stats = []
-        with stage_progress("metaclip", len(shards), unit="shards") as advance:
-            for shard_id, shard in enumerate(shards):
-                stats.append(
-                    _done(where, shard_id) or _convert(shard, shard_id, where, kind, probabilities)
-                )
-                advance(1)
-        summary = _summary(source, where, shards, t, stats)
+    with rundir.open_run(where, _layout(len(shards)), config, shards, overwrite) as resumed:
+        converter = ShardConverter(where, source.text_column, counts if t else None, t)
+        totals = _Totals()
+
+        def converted(task: ShardTask, stats: dict) -> None:
+            write_json(_paths(where, task.id)[1], stats)  # the marker: written last
+            totals.add(stats)
+
+        def converted_before(task: ShardTask) -> None:
+            totals.add(json.loads(_paths(where, task.id)[1].read_text()))
+
+        done = partial(_done, where, t is not None)
+        run_step(
+            engine or LocalEngine(),
+            converter,
+            _Shards(shards),
+            done,
+            converted,
+            "metaclip",
+            unit="shards",
+            on_skip=converted_before,
+        )
+        summary = _summary(source, where, len(shards), t, totals)
         write_json(where / SUMMARY, summary)  # written last: the export is complete
     return summary | {"resumed": resumed}
+
+
+class _Totals:
+    """The shards' statistics summed, the same in any order they finish."""
+
+    def __init__(self) -> None:
+        self.images = 0
+        self.expected = ExactSum()
+        self.skipped: Counter = Counter()
+
+    def add(self, stats: dict) -> None:
+        self.images += stats["images"]
+        self.expected.add(stats["expected_samples"])
+        self.skipped.update(stats["skipped"])
 
 
 def _counts(source: Pairs, t: float | None) -> np.ndarray:
@@ -139,55 +195,59 @@ def _paths(where: Location, shard_id: int) -> tuple[Location, Location, Location
     )
 
 
-def _done(where: Location, shard_id: int) -> dict | None:
-    """A shard converted by an earlier run of this command: its stats, written after its
-    files."""
-    tar, marker, curation = _paths(where, shard_id)
-    try:
-        stats = json.loads(marker.read_text())
-    except (FileNotFoundError, ValueError):
-        return None
-    online = stats.get("online")
-    return stats if tar.exists() and (not online or curation.exists()) else None
+def _done(where: Location, online: bool, task: ShardTask) -> bool:
+    """Whether an earlier run of this command converted the shard: its marker, written after
+    its files, is there, and so are they."""
+    tar, marker, curation = _paths(where, task.id)
+    return marker.exists() and tar.exists() and (not online or curation.exists())
 
 
-def _convert(shard: str, shard_id: int, where: Location, kind: str, probabilities) -> dict:
-    """Write shard ``shard_id`` (its tar, online-curation file, then its stats marker)."""
-    tar_path, marker, curation = _paths(where, shard_id)
-    for folder in {tar_path.parent, curation.parent} if probabilities else {tar_path.parent}:
-        folder.make()
-    skipped: Counter = Counter()
-    images = []
-    with (
-        atomic_file(tar_path) as f,
-        tarfile.open(fileobj=f, mode="w", format=tarfile.PAX_FORMAT) as tar,
-    ):
-        for record, jpeg in _images(shard, kind, skipped):
-            text_json = {
-                "texts": record["texts"],
-                "url": record["url"],
-                "entry_ids": record["entry_ids"],
-            }
-            _add(tar, f"{record['uuid']}.json", json.dumps(text_json, ensure_ascii=False).encode())
-            _add(tar, f"{record['uuid']}.jpeg", jpeg)
-            images.append(record)
-    stats = {
-        "source": shard,
-        "images": len(images),
-        "skipped": dict(sorted(skipped.items())),
-        "online": probabilities is not None,
-    }
-    if probabilities:
-        offered = probabilities(images)
-        write_json(curation, dict(offered), indent=None)
-        # MetaCLIP uses an image with one of its texts picked at random, kept with its prob.
-        stats["expected_samples"] = sum(
-            float(np.mean([p for _, p in pairs])) for _, pairs in offered
-        )
-    else:
-        stats["expected_samples"] = float(len(images))
-    write_json(marker, stats)
-    return stats
+class ShardConverter:
+    """The worker: writes one shard's tar and online-curation file, and returns its statistics
+    (the driver writes them as the shard's marker). ``counts``: the pool's entry counts, None
+    for a curated folder."""
+
+    def __init__(self, where: Location, kind: str, counts: np.ndarray | None, t: float | None):
+        self.where, self.kind, self.counts, self.t = where, kind, counts, t
+
+    def __call__(self, task: ShardTask) -> dict:
+        tar_path, _, curation = _paths(self.where, task.id)
+        online = self.counts is not None
+        for folder in {tar_path.parent, curation.parent} if online else {tar_path.parent}:
+            folder.make()
+        skipped: Counter = Counter()
+        images = []
+        with (
+            atomic_file(tar_path) as f,
+            tarfile.open(fileobj=f, mode="w", format=tarfile.PAX_FORMAT) as tar,
+        ):
+            for record, jpeg in _images(task.path, self.kind, skipped):
+                text_json = {
+                    "texts": record["texts"],
+                    "url": record["url"],
+                    "entry_ids": record["entry_ids"],
+                }
+                _add(
+                    tar,
+                    f"{record['uuid']}.json",
+                    json.dumps(text_json, ensure_ascii=False).encode(),
+                )
+                _add(tar, f"{record['uuid']}.jpeg", jpeg)
+                images.append(record)
+        stats = {
+            "source": task.path,
+            "images": len(images),
+            "skipped": dict(sorted(skipped.items())),
+            "expected_samples": float(len(images)),
+        }
+        if online:
+            offered = _text_probabilities(self.counts, self.t, images)
+            write_json(curation, dict(offered), indent=None)
+            # MetaCLIP uses an image with one of its texts picked at random, kept with its prob.
+            stats["expected_samples"] = math.fsum(
+                float(np.mean([p for _, p in pairs])) for _, pairs in offered
+            )
+        return stats
 
 
 def _images(shard: str, kind: str, skipped: Counter) -> Iterator[tuple[dict, bytes]]:
@@ -251,15 +311,11 @@ def _text_probabilities(counts: np.ndarray, t: float, images: list[dict]) -> lis
     return [(r["uuid"], [[text, next(probs)] for _, text in r["texts"]]) for r in images]
 
 
-def _summary(source: Pairs, where: Location, shards: list[str], t, stats: list[dict]) -> dict:
-    skipped: Counter = Counter()
-    for s in stats:
-        skipped.update(s["skipped"])
-    n = len(shards)
+def _summary(source: Pairs, where: Location, shards: int, t, totals: _Totals) -> dict:
     root = where.identity()  # MetaCLIP is run from its own checkout: absolute paths
     config = {
-        "train_data": f"{root}/{DATA}/{{0..{n}}}.tar",
-        "train_num_samples": round(sum(s["expected_samples"] for s in stats)),
+        "train_data": f"{root}/{DATA}/{{0..{shards}}}.tar",
+        "train_num_samples": round(totals.expected.value),
     }
     if t is not None:
         config["online_curation"] = f"{root}/{CURATION}"
@@ -268,10 +324,10 @@ def _summary(source: Pairs, where: Location, shards: list[str], t, stats: list[d
         "from": "curated (balanced)" if source.balanced else "match pool (online curation)",
         "folder": str(source.folder),
         "t": t,
-        "shards": n,
-        "images": sum(s["images"] for s in stats),
-        "skipped": dict(sorted(skipped.items())),
+        "shards": shards,
+        "images": totals.images,
+        "skipped": dict(sorted(totals.skipped.items())),
         "metaclip_config": config,
-        "files": n * (2 if t is not None else 1),
+        "files": shards * (2 if t is not None else 1),
         "paths": [str(where / DATA), *([str(where / CURATION)] if t is not None else [])],
     }
