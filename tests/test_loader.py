@@ -2,9 +2,11 @@
 
 import io
 import json
+import os
 import subprocess
 import sys
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -347,6 +349,27 @@ def test_expected_epoch_size_sums_the_keep_probabilities(pool):
     assert dataset.expected_epoch_size() == pytest.approx(
         OnlineBalance(counts, T, SEED).keep_probabilities(records).sum()
     )
+
+
+def test_expected_size_from_img2datasets_parquet_beside_each_tar(pool, tmp_path):
+    records, counts, pattern = pool
+    shards = expand_shards(pattern)
+    for s, shard in enumerate(shards):  # as img2dataset writes it: failed rows too
+        mine = [r for i, r in enumerate(records) if i % len(shards) == s]
+        failed = {"texts": ["x"], "entry_ids": [[0]], "status": "failed_to_download"}
+        rows = [
+            {"texts": r["texts"], "entry_ids": r["entry_ids"], "status": "success"} for r in mine
+        ]
+        table = pa.Table.from_pylist([*rows, failed])
+        copy = tmp_path / os.path.basename(shard)
+        copy.write_bytes(Path(shard).read_bytes())
+        pq.write_table(table, copy.with_suffix(".parquet"))
+    from_parquet = BalancedDataset(str(tmp_path / "*.tar"), counts, T, SEED)
+    assert from_parquet.expected_epoch_size() == pytest.approx(
+        OnlineBalance(counts, T, SEED).keep_probabilities(records).sum(), rel=1e-12
+    )
+    with pytest.raises(ValueError, match="outside the entry counts"):
+        BalancedDataset(str(tmp_path / "*.tar"), counts[:3], T, SEED).expected_epoch_size()
 
 
 def test_tokenize_and_a_single_sample_record(pool):

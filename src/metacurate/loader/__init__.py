@@ -9,10 +9,10 @@ webdataset only; the torch ``IterableDataset`` is ``metacurate.loader.torch.Bala
 from metacurate.loader.balancing import EpochDraw, OnlineBalance, epoch_seed
 from metacurate.loader.progress import Progress, merge_states
 from metacurate.loader.shards import (
-    downloaded_records,
     epoch_order,
     expand_shards,
     image_record,
+    shard_expected_size,
     shard_records,
     shard_samples,
     slot_shards,
@@ -26,12 +26,12 @@ __all__ = [
     "Progress",
     "Used",
     "balanced_samples",
-    "downloaded_records",
     "epoch_order",
     "epoch_seed",
     "expand_shards",
     "image_record",
     "merge_states",
+    "shard_expected_size",
     "shard_records",
     "shard_samples",
     "slot_shards",

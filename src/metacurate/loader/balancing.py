@@ -103,6 +103,23 @@ class OnlineBalance:
             total += float(self.keep_probabilities(batch).sum())
         return total
 
+    def expected_size_of(self, entry_ids: pa.Array | pa.ChunkedArray) -> float:
+        """``expected_size`` of images given as an Arrow column of their texts' entry ids
+        (``list<list<int>>``, one list per text; or ``list<int>`` for one text an image), as
+        img2dataset's per-shard Parquet holds it: no Python object per image."""
+        if isinstance(entry_ids, pa.ChunkedArray):
+            entry_ids = entry_ids.combine_chunks()
+        if not len(entry_ids):
+            return 0.0
+        if pa.types.is_list(entry_ids.type.value_type):  # texts per image
+            per_text = entry_ids.flatten()
+            lengths = entry_ids.value_lengths().fill_null(0).to_numpy(zero_copy_only=False)
+            image_of_text = np.repeat(np.arange(len(entry_ids)), lengths)
+        else:
+            per_text, image_of_text = entry_ids, np.arange(len(entry_ids))
+        per_text = self._checked_ids(pa.table({"entry_ids": per_text}))
+        return float(self._image_probs(per_text, image_of_text, len(entry_ids)).sum())
+
     def _image_probs(
         self, entry_ids: pa.ListArray, image_of_text: np.ndarray, images: int
     ) -> np.ndarray:

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from webdataset.tariterators import tarfile_samples
 
 from metacurate.balance.sampling import uniform_draws
-from metacurate.loader.balancing import epoch_seed
+from metacurate.loader.balancing import OnlineBalance, epoch_seed
 from metacurate.readers.expand import expand_inputs
 from metacurate.readers.sources import is_remote
 
@@ -84,23 +84,20 @@ def shard_records(shard: str) -> Iterator[dict]:
         yield image_record(sample)
 
 
-def downloaded_records(shard: str) -> Iterator[dict]:
-    """The record of each sample a shard holds, for counting (order not promised): from the
-    Parquet file img2dataset writes beside each tar (``00000.parquet``: every row it was given,
-    with its ``status``; the rows with ``success`` are the samples in the tar), which is read in
-    a fraction of the time the tar takes; from the tar's ``.json`` members when there is none."""
+def shard_expected_size(balance: OnlineBalance, shard: str) -> float:
+    """Expected number of a shard's images an epoch uses. Read from the Parquet file
+    img2dataset writes beside each tar (``00000.parquet``: every row it was given, with its
+    ``status``; those with ``success`` are the tar's samples), in a few milliseconds; from the
+    tar's ``.json`` members, streaming past its images, when there is none."""
     table = _img2dataset_table(shard)
     if table is None:
-        yield from shard_records(shard)
-        return
-    table = table.filter(pc.equal(table["status"], "success"))
-    for meta in table.to_pylist():
-        yield image_record({"json": meta, "__url__": shard, "__key__": meta.get("key")})
+        return balance.expected_size(shard_records(shard))
+    return balance.expected_size_of(table["entry_ids"])
 
 
 def _img2dataset_table(shard: str) -> pa.Table | None:
-    """img2dataset's Parquet file beside a local ``.tar`` shard, when there is one with the
-    columns the records need."""
+    """The downloaded rows of img2dataset's Parquet file beside a local ``.tar`` shard, when
+    there is one with their entry ids."""
     if is_remote(shard) or shard.startswith("pipe:") or not shard.endswith(".tar"):
         return None
     path = shard[: -len(".tar")] + ".parquet"
@@ -110,10 +107,10 @@ def _img2dataset_table(shard: str) -> pa.Table | None:
         names = pq.read_schema(path).names
     except (OSError, pa.ArrowException):
         return None
-    wanted = ("url", "uuid", "texts", "caption", "entry_ids", "key", "status")
     if "status" not in names or "entry_ids" not in names:
         return None
-    return pq.read_table(path, columns=[c for c in wanted if c in names])
+    table = pq.read_table(path, columns=["entry_ids", "status"])
+    return table.filter(pc.equal(table["status"], "success"))
 
 
 def _is_json(name: str) -> bool:

@@ -18,6 +18,7 @@ with a warning. The epoch lives in shared memory, so ``set_epoch`` reaches persi
 """
 
 import io
+import math
 import multiprocessing
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -29,7 +30,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from metacurate.loader.balancing import OnlineBalance
 from metacurate.loader.progress import Progress
-from metacurate.loader.shards import downloaded_records, expand_shards, slot_shards
+from metacurate.loader.shards import expand_shards, shard_expected_size, slot_shards
 from metacurate.loader.stream import balanced_samples
 
 IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp")
@@ -156,9 +157,19 @@ class BalancedDataset(IterableDataset):
     def expected_epoch_size(self) -> float:
         """Expected number of samples an epoch uses over all ranks: the sum of the images' keep
         probabilities (the same every epoch). The first call reads img2dataset's Parquet file
-        beside each shard, or where there is none the shard's ``.json`` members (streaming past
-        the images); the result is kept."""
+        beside each shard, or where there is none the shard's ``.json`` members; under
+        ``torch.distributed`` each rank reads its share of the shards and the sums are
+        gathered. The result is kept."""
         if self._expected_size is None:
-            records = (record for shard in self.shards for record in downloaded_records(shard))
-            self._expected_size = self.balance.expected_size(records)
+            shards = range(len(self.shards))
+            gather = dist.is_available() and dist.is_initialized() and self.rank is None
+            if gather:  # every rank calls this, as the trainer does: each reads a share
+                shards = shards[dist.get_rank() :: dist.get_world_size()]
+            sizes = {i: shard_expected_size(self.balance, self.shards[i]) for i in shards}
+            if gather:
+                shares = [None] * dist.get_world_size()
+                dist.all_gather_object(shares, sizes)
+                sizes = {i: size for share in shares for i, size in share.items()}
+            # fsum is exactly rounded: the same figure on every rank, for any world size.
+            self._expected_size = math.fsum(sizes[i] for i in range(len(self.shards)))
         return self._expected_size
