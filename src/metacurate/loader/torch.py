@@ -157,9 +157,10 @@ class BalancedDataset(IterableDataset):
     def expected_epoch_size(self) -> float:
         """Expected number of samples an epoch uses over all ranks: the sum of the images' keep
         probabilities (the same every epoch). The first call reads img2dataset's Parquet file
-        beside each shard, or where there is none the shard's ``.json`` members; under
-        ``torch.distributed`` each rank reads its share of the shards and the sums are
-        gathered. The result is kept."""
+        beside each shard, or where there is none the shard's ``.json`` members. Under
+        ``torch.distributed`` (rank and world size not given) it is a collective, as the
+        trainer uses it: call it on every rank; each reads its share of the shards and the
+        sums are gathered. The result is kept."""
         if self._expected_size is None:
             shards = range(len(self.shards))
             gather = dist.is_available() and dist.is_initialized() and self.rank is None
