@@ -360,6 +360,9 @@ def test_bad_zero_shot_input(tmp_path, colour_folder):
 def test_torch_stays_inside_the_training_package():
     code = "import sys, metacurate, metacurate.training; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+    # Every command starts by importing the CLI: torch and webdataset (1.6 s) only when used.
+    code = "import sys, metacurate.cli; assert not {'torch', 'webdataset'} & set(sys.modules)"
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_checkpoint_loads_where_its_model_is_not_registered(tmp_path, monkeypatch):

@@ -83,6 +83,11 @@ class Pairs:
     def carried(self) -> list[str]:
         return [c for c in CARRIED if c in self.columns]
 
+    @property
+    def origin(self) -> str:
+        """What an export's summary says it exported."""
+        return "curated (balanced)" if self.balanced else "match pool (for online balancing)"
+
 
 def run_export(folder: Location | Path | str, to: str, out: Path, overwrite: bool = False) -> dict:
     """Export the curated folder or match run folder ``folder`` (local, or on an object store)
@@ -284,7 +289,7 @@ def export_img2dataset(source: Pairs, out: Path, overwrite: bool) -> dict:
     shards = f"{out.with_suffix('')}-shards"
     return {
         "format": "img2dataset",
-        "from": "curated (balanced)" if source.balanced else "match pool (for online balancing)",
+        "from": source.origin,
         "folder": str(source.folder),
         "text_column": source.text_column,
         "rows_in": source.rows,
@@ -358,7 +363,7 @@ def export_webdataset_json(source: Pairs, out: Path, overwrite: bool) -> dict:
         )
     summary = {
         "format": "webdataset-json",
-        "from": "curated (balanced)" if source.balanced else "match pool (for online balancing)",
+        "from": source.origin,
         "folder": str(source.folder),
         "text_column": source.text_column,
         "rows_in": source.rows,

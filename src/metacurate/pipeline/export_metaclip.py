@@ -28,8 +28,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from metacurate.loader.balancing import OnlineBalance
 
 from metacurate.engine import Engine, LocalEngine
 from metacurate.errors import InputError
@@ -102,7 +106,11 @@ def run_metaclip_export(
     }
     where = Location.of(out)
     with rundir.open_run(where, _layout(len(shards)), config, shards, overwrite) as resumed:
-        converter = ShardConverter(where, source.text_column, counts if t else None, t)
+        # metacurate.loader imports webdataset (and torch): only here, not as the CLI starts.
+        from metacurate.loader.balancing import OnlineBalance
+
+        balance = OnlineBalance(counts, t) if t else None
+        converter = ShardConverter(where, source.text_column, balance)
         totals = _Totals()
 
         def converted(task: ShardTask, stats: dict) -> None:
@@ -204,15 +212,15 @@ def _done(where: Location, online: bool, task: ShardTask) -> bool:
 
 class ShardConverter:
     """The worker: writes one shard's tar and online-curation file, and returns its statistics
-    (the driver writes them as the shard's marker). ``counts``: the pool's entry counts, None
-    for a curated folder."""
+    (the driver writes them as the shard's marker). ``balance``: the pool's entry counts and
+    threshold, None for a curated folder."""
 
-    def __init__(self, where: Location, kind: str, counts: np.ndarray | None, t: float | None):
-        self.where, self.kind, self.counts, self.t = where, kind, counts, t
+    def __init__(self, where: Location, kind: str, balance: "OnlineBalance | None"):
+        self.where, self.kind, self.balance = where, kind, balance
 
     def __call__(self, task: ShardTask) -> dict:
         tar_path, _, curation = _paths(self.where, task.id)
-        online = self.counts is not None
+        online = self.balance is not None
         for folder in {tar_path.parent, curation.parent} if online else {tar_path.parent}:
             folder.make()
         skipped: Counter = Counter()
@@ -241,7 +249,7 @@ class ShardConverter:
             "expected_samples": float(len(images)),
         }
         if online:
-            offered = _text_probabilities(self.counts, self.t, images)
+            offered = _text_probabilities(self.balance, images)
             write_json(curation, dict(offered), indent=None)
             # MetaCLIP uses an image with one of its texts picked at random, kept with its prob.
             stats["expected_samples"] = math.fsum(
@@ -296,12 +304,9 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
-def _text_probabilities(counts: np.ndarray, t: float, images: list[dict]) -> list:
+def _text_probabilities(balance: "OnlineBalance", images: list[dict]) -> list:
     """(uuid, [[text, prob], ...]) per image; prob = 1 - prod(1 - p_e) over the
     text's entries, summed as logs like the loader's own."""
-    from metacurate.loader.balancing import OnlineBalance
-
-    balance = OnlineBalance(counts, t)
     texts = [
         {"uuid": r["uuid"], "texts": [text], "entry_ids": [ids]}
         for r in images
@@ -321,7 +326,7 @@ def _summary(source: Pairs, where: Location, shards: int, t, totals: _Totals) ->
         config["online_curation"] = f"{root}/{CURATION}"
     return {
         "format": "metaclip",
-        "from": "curated (balanced)" if source.balanced else "match pool (online curation)",
+        "from": source.origin,
         "folder": str(source.folder),
         "t": t,
         "shards": shards,
