@@ -17,7 +17,7 @@ import pytest
 import torch
 import webdataset as wds
 
-from metacurate.errors import InputError
+from metacurate.errors import InputError, OutputError
 from metacurate.loader import torch as loader
 from metacurate.training import checkpoint, recipe
 from metacurate.training.data import Pairs
@@ -266,6 +266,9 @@ def test_bad_training_input(tmp_path):
         train([1, 2], tmp_path, config(), device="cpu")
     with pytest.raises(InputError, match="no such checkpoint"):
         train(shuffled_pairs(32), tmp_path, config(), resume=tmp_path / "nope.pt", device="cpu")
+    (tmp_path / "log.jsonl").mkdir()  # stands for any log that cannot be written: a full disk
+    with pytest.raises(OutputError, match="log.jsonl: cannot write"):
+        train(shuffled_pairs(32), tmp_path, config(), device="cpu")
 
 
 def test_two_processes_under_torchrun_through_the_command(tmp_path):
@@ -354,6 +357,10 @@ def test_bad_zero_shot_input(tmp_path, colour_folder):
     imagegen.write_image_folder(named, ["red", "blue"], per_class=1)
     (named / "classnames.txt").write_text("one\n")
     with pytest.raises(InputError, match="1 class names for 2 class folders"):
+        evaluate(clip, named)
+    (named / "classnames.txt").unlink()
+    (named / "red" / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(InputError, match=r"red/broken.png: not a readable image"):
         evaluate(clip, named)
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import open_clip
 import torch
 
+from metacurate.errors import OutputError
 from metacurate.progress import stage_progress
 from metacurate.training import checkpoint, distributed, precision, recipe
 from metacurate.training.checkpoint import Position, TrainState
@@ -159,11 +160,14 @@ def _log(out: Path, position: Position, loss: float, lr: float, samples_per_s: f
         "lr": lr,
         "samples_per_s": round(samples_per_s, 1),
     }
-    out.mkdir(parents=True, exist_ok=True)
     # Appended line by line: a run that stops keeps every line it logged, and a resumed run
     # continues the same file.
-    with open(out / "log.jsonl", "a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with open(out / "log.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+    except OSError as err:  # a full disk, a log that is a folder: one line, as checkpoints say
+        raise OutputError(f"{out / 'log.jsonl'}: cannot write ({err.strerror})") from None
 
 
 @contextlib.contextmanager

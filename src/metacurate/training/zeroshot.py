@@ -13,6 +13,7 @@ from pathlib import Path
 
 import open_clip
 import torch
+from PIL import Image
 from torch.utils.data import DataLoader
 from torchvision.datasets import ImageFolder
 
@@ -69,11 +70,21 @@ def image_folder(folder: Path, transform: Callable) -> ImageFolder:
     if not folder.is_dir():
         raise InputError(f"{folder}: no such folder")
     try:
-        return ImageFolder(folder, transform=transform)
+        return ImageFolder(folder, transform=transform, loader=_open_image)
     except FileNotFoundError as err:  # no class folders, or none with an image
         raise InputError(
             f"{folder}: not an image folder (one sub-folder per class): {err}"
         ) from None
+
+
+def _open_image(path: str):
+    """An image as RGB; one that cannot be read is a one-line error naming it (a score that
+    silently left it out would not be the folder's)."""
+    try:
+        with Image.open(path) as image:
+            return image.convert("RGB")
+    except (OSError, SyntaxError, ValueError) as err:  # PIL's errors for damaged files
+        raise InputError(f"{path}: not a readable image ({err})") from None
 
 
 def class_names(folder: Path, classes: list[str]) -> list[str]:
